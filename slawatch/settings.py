@@ -1,0 +1,169 @@
+"""One settings object for every slawatch process.
+
+Values come, lowest precedence first, from defaults, a settings file (YAML or TOML,
+``SLAWATCH_CONFIG`` or ``--config``), ``SLAWATCH_*`` environment variables, then CLI
+flags. They are validated once at start-up: a bad value names the source, the key and
+the fix instead of surfacing later as a Kafka or Faust traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from slawatch.exceptions import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+ENV_PREFIX = "SLAWATCH_"
+
+
+def default_cache_dir() -> Path:
+    """Where downloaded Kafka jars live: under the user's cache, never in the repo."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "slawatch"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "slawatch"
+
+
+class Settings(BaseSettings):
+    """Validated, frozen configuration (env prefix ``SLAWATCH_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+    )
+
+    # --- Kafka connection -------------------------------------------------------
+    broker: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+
+    # --- Topics ------------------------------------------------------------------
+    topic_events: str = "tickets.events"
+    topic_dlq: str = "tickets.events.dlq"
+    topic_alerts: str = "sla.alerts"
+    topic_ticks: str = "slawatch.ticks"
+    partitions: int = Field(8, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=16)
+
+    # --- Worker --------------------------------------------------------------------
+    app_id: str = "slawatch"
+    store: Literal["memory", "rocksdb"] = "memory"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    policy_file: Path | None = None
+    timer_interval_seconds: float = Field(0.2, gt=0, le=10)
+    retention_seconds: float = Field(30 * 86400, ge=0)
+    window_sizes_seconds: tuple[int, ...] = (60, 3600)
+    window_expires_seconds: int = Field(86400, ge=60)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # --- Metric label bounds (a value outside the list becomes "other") ---------------
+    departments: tuple[str, ...] = (
+        "repair", "installation", "customer_service", "quality", "logistics", "sales",
+    )
+    channels: tuple[str, ...] = ("phone", "email", "app", "web", "wechat", "visit", "other")
+    product_lines: tuple[str, ...] = ("appliance", "hvac", "kitchen", "smart_home", "other")
+    vendors: tuple[str, ...] = ("in_house", "vendor_a", "vendor_b", "vendor_c")
+
+    # --- Local broker (slawatch kafka start) ----------------------------------------------
+    kafka_version: str = "3.9.1"
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    kafka_dir: Path | None = None
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_has_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                msg = (
+                    f"broker {server!r} must be host:port (e.g. 127.0.0.1:9092); "
+                    "set SLAWATCH_BROKER or --broker"
+                )
+                raise ValueError(msg)
+        return value
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [s.strip() for s in self.broker.split(",") if s.strip()]
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security options in the spelling aiokafka and kafka-python share."""
+        opts: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            opts["sasl_mechanism"] = self.sasl_mechanism
+            opts["sasl_plain_username"] = self.sasl_username
+            opts["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        if self.ssl_cafile:
+            opts["ssl_cafile"] = str(self.ssl_cafile)
+        return opts
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"{path}: cannot read settings file ({exc.strerror}); fix the path in --config or SLAWATCH_CONFIG"
+        raise ConfigError(msg, file=str(path)) from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        msg = f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}"
+        raise ConfigError(msg, file=str(path)) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        msg = f"{path}: top level must be a mapping of setting names to values"
+        raise ConfigError(msg, file=str(path))
+    return data
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings from file, environment and explicit overrides (CLI flags).
+
+    Raises :class:`ConfigError` naming the source, key and fix.
+    """
+    path = Path(config_file) if config_file else None
+    if path is None and os.environ.get(ENV_PREFIX + "CONFIG"):
+        path = Path(os.environ[ENV_PREFIX + "CONFIG"])
+    file_values = _read_file(path) if path else {}
+    env_keys = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
+    # Environment beats the file: drop file keys that the environment sets.
+    values = {k: v for k, v in file_values.items() if k not in env_keys}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "?"
+            if key in overrides:
+                source = f"command-line flag --{key.replace('_', '-')}"
+            elif key in env_keys:
+                source = f"environment variable {ENV_PREFIX}{key.upper()}"
+            elif path is not None and key.split(".")[0] in file_values:
+                source = f"{path}"
+            else:
+                source = "settings"
+            fix = "remove it (unknown setting)" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{source}: {key}: {fix}")
+        msg = "invalid settings:\n  " + "\n  ".join(problems)
+        raise ConfigError(msg, file=str(path) if path else None) from None
