@@ -1,0 +1,127 @@
+"""Wire formats the worker writes besides alerts: dead-letter records and ticks.
+
+Dead-letter records are read by people fixing a producer, so they keep everything
+needed to find and replay the message: the original bytes (base64, plus the text when
+it is UTF-8), the reason as a machine code and a sentence, and where it came from.
+
+Ticks are the worker's message to itself: the timer cannot write the ticket table (a
+Faust table write needs the partition of the event being processed), so it sends a
+tick to the same partition of the co-partitioned ticks topic, and the stream that owns
+the ticket advances its clocks there.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+__all__ = [
+    "TICK_ADVANCE",
+    "TICK_EXPIRE",
+    "InvalidTick",
+    "Tick",
+    "dead_letter_record",
+    "decode_tick",
+    "encode_dead_letter",
+    "encode_tick",
+]
+
+TICK_ADVANCE = "advance"
+TICK_EXPIRE = "expire"
+TickKind = Literal["advance", "expire"]
+
+
+def _text_or_none(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _rfc3339_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def dead_letter_record(
+    *,
+    code: str,
+    message: str,
+    field: str | None,
+    original: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    at: float,
+) -> dict[str, Any]:
+    """The JSON object published to the dead-letter topic for one rejected message.
+
+    ``original.base64`` is always present (``None`` for a tombstone) so that a message
+    that is not UTF-8 still round-trips byte for byte; ``original.text`` is there for
+    humans and is ``None`` when the bytes are not UTF-8.
+    """
+    raw = original
+    return {
+        "reason": {"code": code, "message": message, "field": field},
+        "original": {
+            "base64": base64.b64encode(raw).decode("ascii") if raw is not None else None,
+            "text": _text_or_none(raw) if raw is not None else None,
+        },
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": _text_or_none(key) if key is not None else None,
+        "key_base64": base64.b64encode(key).decode("ascii") if key is not None else None,
+        "dead_lettered_at": _rfc3339_utc(at),
+    }
+
+
+def encode_dead_letter(record: dict[str, Any]) -> bytes:
+    return orjson.dumps(record)
+
+
+class InvalidTick(ValueError):
+    """A message on the ticks topic is not a tick this worker wrote (a bug, not input)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Advance ``ticket_id``'s clocks to ``now`` (wall clock at the sender), or expire it."""
+
+    ticket_id: str
+    now: float
+    kind: TickKind = "advance"
+
+
+def encode_tick(tick: Tick) -> bytes:
+    return orjson.dumps({"ticket_id": tick.ticket_id, "now": tick.now, "kind": tick.kind})
+
+
+def decode_tick(raw: bytes | None) -> Tick:
+    """Parse a tick; raise :class:`InvalidTick` naming what is wrong."""
+    if raw is None:
+        msg = "tick message has no value (tombstone); only slawatch workers write this topic"
+        raise InvalidTick(msg)
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        msg = f"tick message is not JSON ({exc}); only slawatch workers write this topic"
+        raise InvalidTick(msg) from None
+    if not isinstance(obj, dict):
+        msg = f"tick must be a JSON object, got {type(obj).__name__}"
+        raise InvalidTick(msg)
+    ticket_id, now, kind = obj.get("ticket_id"), obj.get("now"), obj.get("kind", TICK_ADVANCE)
+    if not isinstance(ticket_id, str) or not ticket_id:
+        msg = f"tick field 'ticket_id' must be a non-empty string, got {ticket_id!r}"
+        raise InvalidTick(msg)
+    if not isinstance(now, int | float) or isinstance(now, bool):
+        msg = f"tick field 'now' must be epoch seconds, got {now!r}"
+        raise InvalidTick(msg)
+    if kind not in (TICK_ADVANCE, TICK_EXPIRE):
+        msg = f"tick field 'kind' must be {TICK_ADVANCE!r} or {TICK_EXPIRE!r}, got {kind!r}"
+        raise InvalidTick(msg)
+    return Tick(ticket_id=ticket_id, now=float(now), kind=kind)
