@@ -1,0 +1,227 @@
+"""What the worker calls to record events, engine observations and alerts.
+
+The worker knows what happened (an event applied, an alert published, a timer run);
+this module knows which metrics that moves and how labels are bounded, so the worker
+never builds label sets itself and the catalogue stays in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry
+from slawatch.metrics.instruments import Instruments, build_instruments
+from slawatch.metrics.labels import (
+    ALERT_KINDS,
+    ESCALATION_LEVELS,
+    EVENT_TYPES,
+    FOLLOWUP_METHODS,
+    METRICS,
+    LabelBounds,
+    bool_label,
+    bound,
+    code_label,
+)
+from slawatch.metrics.protocols import AlertLike, ObservationLike, StateLike
+from slawatch.metrics.state_collector import StateCollector, register_state_source
+
+__all__ = ["SlaMetrics", "build_metrics"]
+
+
+class SlaMetrics:
+    """Recorder over one registry's :class:`Instruments`; one per worker process."""
+
+    __slots__ = ("bounds", "instruments", "registry")
+
+    def __init__(
+        self, registry: CollectorRegistry, bounds: LabelBounds, instruments: Instruments
+    ) -> None:
+        self.registry = registry
+        self.bounds = bounds
+        self.instruments = instruments
+
+    # --- input -------------------------------------------------------------------------
+
+    def event_applied(self, event_type: str, lag_seconds: float | None) -> None:
+        """An input event was applied; ``lag_seconds`` = wall clock - occurred_at.
+
+        Pass ``None`` for the lag in backtest, where wall clock means nothing. A
+        negative lag (the source's clock ahead of ours) is recorded as 0 so it cannot
+        pull the histogram's sum below what was really waited.
+        """
+        self.instruments.events_applied.labels(type=bound(event_type, EVENT_TYPES)).inc()
+        if lag_seconds is not None:
+            self.instruments.event_lag.observe(max(0.0, lag_seconds))
+
+    def duplicate(self) -> None:
+        """An input event was ignored because its event_id was already applied."""
+        self.instruments.events_duplicate.inc()
+
+    def dead_lettered(self, reason: str) -> None:
+        """An input event was rejected; ``reason`` is ``InvalidEvent.code``."""
+        self.instruments.events_dead_lettered.labels(reason=code_label(reason)).inc()
+
+    def event_processed(self, now: float) -> None:
+        """Wall-clock time (epoch s) at which an input message was last handled."""
+        self.instruments.last_event_processed.set(now)
+
+    # --- engine observations -----------------------------------------------------------
+
+    def observe(self, obs: ObservationLike) -> None:
+        """Record one engine Observation; kinds without a metric are ignored.
+
+        ``priority_changed`` and ``status_changed`` (and kinds a newer engine may add)
+        move no counter: the backlog they change is read from state at scrape time.
+        """
+        handler = _OBSERVERS.get(obs.kind)
+        if handler is not None:
+            handler(self, obs)
+
+    def _created(self, obs: ObservationLike) -> None:
+        self.instruments.tickets_created.labels(**self.bounds.dimensions(obs.dims)).inc()
+
+    def _responded(self, obs: ObservationLike) -> None:
+        self._clock_stopped("response", obs)
+
+    def _resolved(self, obs: ObservationLike) -> None:
+        labels = self.bounds.dimensions(obs.dims)
+        self.instruments.tickets_resolved.labels(
+            **labels,
+            on_time="true" if obs.ok else "false",
+            first_contact=bool_label(getattr(obs, "first_contact", None)),
+        ).inc()
+        self._clock_stopped("resolution", obs)
+
+    def _clock_stopped(self, metric: str, obs: ObservationLike) -> None:
+        # A clock that never started (a provisional ticket without ticket.created) has
+        # no duration and no verdict: it is left out of the distributions and of
+        # compliance rather than counted as met or missed.
+        if obs.value is None or obs.ok is None:
+            return
+        d = obs.dims
+        histogram = (
+            self.instruments.response_time if metric == "response"
+            else self.instruments.resolution_time
+        )  # fmt: skip
+        histogram.labels(
+            priority=self.bounds.priority(d.priority),
+            department=self.bounds.department(d.department),
+            channel=self.bounds.channel(d.channel),
+        ).observe(obs.value)
+        self.instruments.clocks_stopped.labels(
+            metric=metric,
+            **self.bounds.owner(d.priority, d.department),
+            within_target=bool_label(obs.ok),
+        ).inc()
+
+    def _closed(self, obs: ObservationLike) -> None:
+        owner = self.bounds.owner(obs.dims.priority, obs.dims.department)
+        self.instruments.tickets_closed.labels(**owner).inc()
+
+    def _reopened(self, obs: ObservationLike) -> None:
+        owner = self.bounds.owner(obs.dims.priority, obs.dims.department)
+        self.instruments.tickets_reopened.labels(**owner).inc()
+
+    def _complaint(self, obs: ObservationLike) -> None:
+        # ok=False marks a repeat (second or later) complaint; anything else is a first.
+        repeat = "true" if obs.ok is False else "false"
+        owner = self.bounds.owner(obs.dims.priority, obs.dims.department)
+        self.instruments.complaints.labels(**owner, repeat=repeat).inc()
+
+    def _survey(self, obs: ObservationLike) -> None:
+        owner = self.bounds.owner(obs.dims.priority, obs.dims.department)
+        self.instruments.surveys.labels(**owner).inc()
+        if obs.value is not None:
+            self.instruments.satisfaction_score.labels(**owner).observe(obs.value)
+
+    def _followup(self, obs: ObservationLike) -> None:
+        self.instruments.followups.labels(
+            method=bound(getattr(obs, "method", None), FOLLOWUP_METHODS),
+            satisfied=bool_label(obs.ok),
+        ).inc()
+
+    # --- alerts and timer --------------------------------------------------------------
+
+    def alert(self, alert: AlertLike, delay_seconds: float | None) -> None:
+        """An alert record was published.
+
+        ``delay_seconds`` = publish wall time - threshold instant, for live alerts only;
+        ``None`` for alerts replayed in backtest or caused by an event (their instant is
+        the event's time, so the delay would measure input lag, not the timer).
+        """
+        i = self.instruments
+        kind = bound(alert.kind, ALERT_KINDS)
+        metric = bound(alert.metric, METRICS)
+        owner = self.bounds.owner(alert.priority, alert.department)
+        i.alerts_published.labels(kind=kind).inc()
+        if kind == "sla.warning":
+            i.sla_warnings.labels(metric=metric, **owner).inc()
+        elif kind == "sla.breached":
+            i.sla_breaches.labels(metric=metric, **owner).inc()
+        elif kind == "sla.escalated":
+            level = bound(None if alert.level is None else str(alert.level), ESCALATION_LEVELS)
+            i.sla_escalations.labels(metric=metric, level=level, **owner).inc()
+        if delay_seconds is not None:
+            i.alert_delay.observe(max(0.0, delay_seconds))
+
+    def timer_run(self, duration_seconds: float) -> None:
+        """One run of the deadline timer finished after ``duration_seconds`` (wall)."""
+        self.instruments.timer_runs.inc()
+        self.instruments.timer_run_duration.observe(duration_seconds)
+
+    # --- worker gauges -----------------------------------------------------------------
+
+    def set_owned_partitions(self, n: int) -> None:
+        """Partitions assigned to this worker after a rebalance."""
+        self.instruments.owned_partitions.set(n)
+
+    def set_deadline_index_size(self, n: int) -> None:
+        """Entries in this worker's deadline index."""
+        self.instruments.deadline_index_size.set(n)
+
+    def calendar_year_missing(self, calendar: str, year: int) -> None:
+        """A clock reached ``year``, which ``calendar``'s holiday preset does not cover.
+
+        Set to 1 and left there: the process keeps counting that year without holidays
+        until the policy lists them or the preset is upgraded, and a restart is needed
+        either way.
+        """
+        self.instruments.calendar_year_missing.labels(
+            calendar=code_label(calendar), year=str(int(year))
+        ).set(1)
+
+    def register_state_source(
+        self, states: Callable[[], Iterable[StateLike]], now: Callable[[], float]
+    ) -> StateCollector:
+        """Expose the scrape-time state gauges over ``states()`` (owned partitions only).
+
+        See :class:`~slawatch.metrics.state_collector.StateCollector`.
+        """
+        return register_state_source(self.registry, self.bounds, states, now)
+
+
+_OBSERVERS: dict[str, Callable[[SlaMetrics, ObservationLike], None]] = {
+    "created": SlaMetrics._created,
+    "responded": SlaMetrics._responded,
+    "resolved": SlaMetrics._resolved,
+    "closed": SlaMetrics._closed,
+    "reopened": SlaMetrics._reopened,
+    "complaint": SlaMetrics._complaint,
+    "survey": SlaMetrics._survey,
+    "followup": SlaMetrics._followup,
+}
+
+
+def build_metrics(registry: CollectorRegistry, bounds: LabelBounds) -> SlaMetrics:
+    """Create the catalogue's metrics on ``registry`` and return their recorder.
+
+    Alert kinds and event types are few and fixed, so their series are created at 0
+    here: ``increase()`` over a series that appears with its first increment misses
+    that increment.
+    """
+    instruments = build_instruments(registry)
+    for kind in ALERT_KINDS:
+        instruments.alerts_published.labels(kind=kind)
+    for event_type in EVENT_TYPES:
+        instruments.events_applied.labels(type=event_type)
+    return SlaMetrics(registry, bounds, instruments)

@@ -1,0 +1,147 @@
+"""Gauges over ticket state, computed when Prometheus scrapes.
+
+Backlog, age, at-risk and due follow-ups are functions of the current state table and
+of the wall clock, not of events: a ticket ages while nothing happens to it. Keeping
+them up to date with ``Gauge.inc``/``dec`` on every event would drift after a
+rebalance, a restart or a missed transition; recomputing them from the states at
+scrape time cannot (client_python's "custom collector" pattern). The cost is one pass
+over the worker's owned tickets per scrape.
+
+Each worker passes only the states of the partitions it owns, so each worker's
+``/metrics`` covers its own share and dashboards ``sum`` across instances.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from slawatch.metrics.labels import (
+    FOLLOWUP_KINDS,
+    FOLLOWUP_STATES,
+    METRICS,
+    OPEN_STATUSES,
+    LabelBounds,
+    bound,
+)
+from slawatch.metrics.protocols import StateLike
+
+__all__ = ["AGE_BANDS", "StateCollector", "age_band", "register_state_source"]
+
+HOUR = 3600.0
+DAY = 86400.0
+# (upper bound in wall-clock seconds since creation, label), youngest first.
+AGE_BANDS: tuple[tuple[float, str], ...] = (
+    (HOUR, "lt_1h"),
+    (4 * HOUR, "1h_4h"),
+    (DAY, "4h_1d"),
+    (3 * DAY, "1d_3d"),
+    (7 * DAY, "3d_7d"),
+    (float("inf"), "gt_7d"),
+)
+
+_OWNER = ("priority", "department")
+
+
+def age_band(age_seconds: float) -> str:
+    """The ``age`` label for a ticket opened ``age_seconds`` ago (wall clock)."""
+    for upper, label in AGE_BANDS:
+        if age_seconds < upper:
+            return label
+    return AGE_BANDS[-1][1]  # only reached for NaN
+
+
+class StateCollector(Collector):
+    """Yields the four state gauges from ``states()`` at each scrape.
+
+    ``states`` must return a snapshot that may be iterated from the scrape thread (for
+    example ``list(table.values())`` taken on the event loop, or a copy): the
+    collector iterates it once and never mutates it. ``now`` gives the wall clock in
+    epoch seconds; it is injected so tests and backtests control age.
+    """
+
+    def __init__(
+        self,
+        bounds: LabelBounds,
+        states: Callable[[], Iterable[StateLike]],
+        now: Callable[[], float],
+    ) -> None:
+        self._bounds = bounds
+        self._states = states
+        self._now = now
+
+    def describe(self) -> Iterable[Metric]:
+        # Without describe() the registry would call collect() on register, reading
+        # the state table before the worker has recovered it.
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        open_tickets: Tally[tuple[str, ...]] = Tally()
+        by_age: Tally[tuple[str, ...]] = Tally()
+        at_risk: Tally[tuple[str, ...]] = Tally()
+        followups: Tally[tuple[str, ...]] = Tally()
+        now = self._now()
+        b = self._bounds
+        for state in self._states():
+            priority = b.priority(state.dims.priority)
+            department = b.department(state.dims.department)
+            if state.status not in ("resolved", "closed"):
+                open_tickets[bound(state.status, OPEN_STATUSES), priority, department] += 1
+                # A provisional ticket (no ticket.created seen) has no age: it counts in
+                # the backlog but in no age band.
+                if state.created_at is not None:
+                    by_age[age_band(now - state.created_at), priority, department] += 1
+            for metric in state.at_risk_metrics:
+                at_risk[bound(metric, METRICS), priority, department] += 1
+            for kind, due_state in state.followups_due:
+                followups[bound(kind, FOLLOWUP_KINDS), bound(due_state, FOLLOWUP_STATES)] += 1
+        families = self._families()
+        tallies = (open_tickets, by_age, at_risk, followups)
+        for family, counts in zip(families, tallies, strict=True):
+            for labels, value in sorted(counts.items()):
+                family.add_metric(list(labels), value)
+        return families
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "slawatch_open_tickets",
+                "Tickets not resolved or closed in this worker's partitions, by status.",
+                labels=("status", *_OWNER),
+            ),
+            GaugeMetricFamily(
+                "slawatch_open_tickets_by_age",
+                "Open tickets by wall-clock time since creation.",
+                labels=("age", *_OWNER),
+            ),
+            GaugeMetricFamily(
+                "slawatch_tickets_at_risk",
+                "Tickets warned but not breached whose clock still runs, by SLA metric.",
+                labels=("metric", *_OWNER),
+            ),
+            GaugeMetricFamily(
+                "slawatch_followups_due",
+                "Follow-ups (survey, visit) due or overdue and not done.",
+                labels=("kind", "state"),
+            ),
+        ]
+
+
+def register_state_source(
+    registry: CollectorRegistry,
+    bounds: LabelBounds,
+    states: Callable[[], Iterable[StateLike]],
+    now: Callable[[], float],
+) -> StateCollector:
+    """Register a :class:`StateCollector` over ``states`` on ``registry`` and return it.
+
+    Call once per registry; ``registry.unregister(collector)`` removes it (e.g. when
+    the app stops). Raises ``ValueError`` if the gauges are already registered.
+    """
+    collector = StateCollector(bounds, states, now)
+    registry.register(collector)
+    return collector
