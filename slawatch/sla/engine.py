@@ -1,0 +1,543 @@
+"""SLA clocks and signals, exactly as sla.md defines them.
+
+The engine is a set of pure functions over a per-ticket :class:`TicketState`: the
+live worker keeps the states in a changelogged Faust table and the backtest in a dict,
+and both call :meth:`SlaEngine.apply` for each event and :meth:`SlaEngine.advance` when
+their clock (wall clock live, event time in backtest) passes a ticket's next threshold
+(:meth:`SlaEngine.next_due`). So the two give the same alerts for the same events.
+
+Rules that are easy to get wrong, and how they are implemented:
+
+* Before an event at ``t`` is applied, the ticket's thresholds whose instant lies
+  strictly before ``t`` fire with their own instant as ``fired_at``. A threshold at
+  exactly ``t`` waits: the event is applied first (a response at the deadline meets it)
+  and the threshold fires only if its clock still runs after ``t``.
+* A threshold already exceeded when an event changes the target (priority change, or a
+  paused clock resuming under a target lowered meanwhile) fires at once with the
+  event's time as ``fired_at``.
+* A ticket's events never move its time backwards: an event older than the ticket's
+  latest one is applied at the latest time, so durations are never negative.
+* Events that arrive before their ticket's ``ticket.created`` are held in the state and
+  applied, in ``occurred_at`` order, right after the creation (at no earlier instant than
+  the creation); nothing is dropped and nothing fires for a ticket without a start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from slawatch.sla.alerts import (
+    KIND_BREACHED,
+    KIND_ESCALATED,
+    KIND_WARNING,
+    Alert,
+    alert_id_for,
+)
+from slawatch.sla.calendar import BusinessCalendar
+from slawatch.sla.events import TicketEvent, parse_event
+from slawatch.sla.policy import Policy, Target
+
+__all__ = ["Clock", "Dimensions", "Observation", "Outcome", "SlaEngine", "TicketState"]
+
+RESPONSE = "response"
+RESOLUTION = "resolution"
+COMPLAINT = "complaint"
+
+RUNNING = "running"
+PAUSED = "paused"
+STOPPED = "stopped"
+
+# One bit per signal of a clock: each is sent once per ticket, metric and level.
+WARN, BREACH, ESC1, ESC2 = 1, 2, 4, 8
+REPEAT_COMPLAINT_ESCALATED = 16  # on the complaint clock: the level-2 escalation of the 2nd complaint
+
+SURVEY_DUE_SECONDS = 24 * 3600
+SURVEY_OVERDUE_SECONDS = 7 * 86400
+VISIT_DUE_WORKING_DAYS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Dimensions:
+    """The bounded business attributes of a ticket (metric labels come from these)."""
+
+    priority: str
+    category: str | None
+    channel: str | None
+    department: str | None
+    product_line: str | None
+    vendor: str | None
+    customer_tier: str | None
+    assignee: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Something the KPIs count (see docs/CONTRACTS-dev.md for the kinds)."""
+
+    kind: str
+    dims: Dimensions
+    at: float
+    value: float | None = None
+    ok: bool | None = None
+    first_contact: bool | None = None
+    method: str | None = None
+
+
+@dataclass(slots=True)
+class Clock:
+    """One SLA clock. ``acc`` is the business time elapsed up to ``since``; while
+    running, elapsed(t) = acc + calendar.elapsed(since, t)."""
+
+    metric: str
+    state: str
+    acc: float
+    since: float
+    target: float
+    calendar: str
+    fired: int = 0
+    deadline: float | None = None  # recorded when the breach fires
+
+    def to_list(self) -> list[Any]:
+        return [self.metric, self.state, self.acc, self.since, self.target, self.calendar, self.fired, self.deadline]
+
+    @classmethod
+    def from_list(cls, v: list[Any]) -> Clock:
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+
+
+@dataclass(slots=True)
+class TicketState:
+    """Everything the engine knows about one ticket; serialisable for a changelog."""
+
+    ticket_id: str
+    created_at: float | None = None
+    last_at: float | None = None
+    priority: str = "normal"
+    category: str | None = None
+    channel: str | None = None
+    department: str | None = None
+    product_line: str | None = None
+    vendor: str | None = None
+    customer_tier: str | None = None
+    assignee: str | None = None
+    status: str = "open"
+    clocks: dict[str, Clock] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    complaints: int = 0
+    resolved_at: float | None = None
+    closed_at: float | None = None
+    survey_done: bool = False
+    followup_done: bool = False
+    partition: int | None = None
+
+    @property
+    def dims(self) -> Dimensions:
+        return Dimensions(
+            self.priority, self.category, self.channel, self.department,
+            self.product_line, self.vendor, self.customer_tier, self.assignee,
+        )
+
+    @property
+    def at_risk_metrics(self) -> list[str]:
+        """Metrics warned but not breached whose clock still runs (tickets at risk)."""
+        return [
+            c.metric for c in self.clocks.values()
+            if c.state == RUNNING and c.fired & WARN and not c.fired & BREACH
+        ]
+
+    @property
+    def at_risk(self) -> bool:
+        return bool(self.at_risk_metrics)
+
+    @property
+    def is_open(self) -> bool:
+        return self.created_at is not None and self.status not in ("resolved", "closed")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": self.ticket_id, "c": self.created_at, "l": self.last_at, "p": self.priority,
+            "cat": self.category, "ch": self.channel, "d": self.department, "pl": self.product_line,
+            "v": self.vendor, "tier": self.customer_tier, "a": self.assignee, "s": self.status,
+            "k": [c.to_list() for c in self.clocks.values()], "seen": self.seen, "pend": self.pending,
+            "n": self.complaints, "ra": self.resolved_at, "ca": self.closed_at,
+            "sd": self.survey_done, "fd": self.followup_done, "part": self.partition,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TicketState:
+        clocks = {c[0]: Clock.from_list(c) for c in d["k"]}
+        return cls(
+            d["t"], d["c"], d["l"], d["p"], d["cat"], d["ch"], d["d"], d["pl"], d["v"], d["tier"],
+            d["a"], d["s"], clocks, d["seen"], d["pend"], d["n"], d["ra"], d["ca"], d["sd"], d["fd"],
+            d.get("part"),
+        )
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> TicketState:
+        return cls.from_dict(orjson.loads(raw))
+
+
+@dataclass(slots=True)
+class Outcome:
+    state: TicketState
+    alerts: list[Alert] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    duplicate: bool = False
+    held: bool = False  # held until the ticket's ticket.created arrives
+
+
+class SlaEngine:
+    """Applies events and time to ticket states under one policy."""
+
+    def __init__(self, policy: Policy, retention_seconds: float = 30 * 86400) -> None:
+        self.policy = policy
+        self.retention_seconds = retention_seconds
+        self._cals: dict[str, BusinessCalendar] = policy.calendars
+        self._tz = policy.display_timezone
+        esc = [(lv.level, lv.at) for lv in policy.escalation]
+        self._ladder = esc
+        # Years a clock touched that a holiday preset lacks (the worker turns these into
+        # a log line and a metric; `policy check` lists them up front).
+        self.missing_calendar_years: set[tuple[str, int]] = set()
+        self._checked_years: set[int] = set()
+
+    # ------------------------------------------------------------------ thresholds
+    def _thresholds(self, clock: Clock) -> list[tuple[int, str, int | None, float]]:
+        t = clock.target
+        out: list[tuple[int, str, int | None, float]] = [
+            (WARN, KIND_WARNING, None, _num(self.policy.warn_fraction * t)),
+            (BREACH, KIND_BREACHED, None, t),
+        ]
+        if clock.metric != COMPLAINT:
+            for level, at in self._ladder:
+                out.append((ESC1 if level == 1 else ESC2, KIND_ESCALATED, level, _num(at * t)))
+        out.sort(key=lambda x: x[3])  # stable: warning, breach, level 1, level 2 on ties
+        return out
+
+    def _target(self, state: TicketState, metric: str) -> Target:
+        return self.policy.target_for(
+            metric, state.priority, customer_tier=state.customer_tier, category=state.category,
+            channel=state.channel, department=state.department,
+        )
+
+    def _alert(self, state: TicketState, clock: Clock, kind: str, level: int | None,
+               fired_at: float, elapsed: float) -> Alert:
+        deadline = clock.deadline
+        if deadline is None and clock.state == RUNNING and clock.acc < clock.target:
+            deadline = self._cals[clock.calendar].add(clock.since, clock.target - clock.acc)
+        return Alert(
+            alert_id=alert_id_for(state.ticket_id, clock.metric, kind, level),
+            kind=kind, ticket_id=state.ticket_id, metric=clock.metric, level=level,
+            priority=state.priority, department=state.department, assignee=state.assignee,
+            deadline=deadline, fired_at=fired_at, elapsed_seconds=elapsed,
+            target_seconds=clock.target, calendar=clock.calendar, category=state.category,
+            channel=state.channel,
+            escalate_to=self.policy.route(state.department, level) if level else None,
+            tz=self._tz,
+        )
+
+    def _fire(self, state: TicketState, clock: Clock, bit: int, kind: str, level: int | None,
+              fired_at: float, elapsed: float, alerts: list[Alert]) -> None:
+        clock.fired |= bit
+        if bit == BREACH:
+            clock.deadline = fired_at
+        alerts.append(self._alert(state, clock, kind, level, fired_at, elapsed))
+
+    def _note_year(self, cal: BusinessCalendar, t: float) -> None:
+        if cal.always_open:
+            return
+        year = int(t // 31_556_952) + 1970  # approximate year is enough to trigger the check
+        if year in self._checked_years:
+            return
+        self._checked_years.add(year)
+        for name, c in self._cals.items():
+            for y in c.missing_years(year - 1, year + 1):
+                self.missing_calendar_years.add((name, y))
+
+    # ------------------------------------------------------------------ time
+    def next_due(self, state: TicketState) -> float | None:
+        """The earliest instant of an unfired threshold of a running clock."""
+        best: float | None = None
+        for clock in state.clocks.values():
+            if clock.state != RUNNING:
+                continue
+            for bit, _kind, _level, thr in self._thresholds(clock):
+                if clock.fired & bit:
+                    continue
+                need = thr - clock.acc
+                at = clock.since if need <= 0 else self._cals[clock.calendar].add(clock.since, need)
+                if best is None or at < best:
+                    best = at
+                break
+        return best
+
+    def advance(self, state: TicketState, now: float, inclusive: bool = False) -> tuple[list[Alert], list[Observation]]:
+        """Fire the ticket's thresholds whose instant is before ``now`` (or at it, when
+        ``inclusive``), each with its own instant as ``fired_at``."""
+        alerts: list[Alert] = []
+        self._advance(state, now, inclusive, alerts)
+        return alerts, []
+
+    def _advance(self, state: TicketState, now: float, inclusive: bool, alerts: list[Alert]) -> None:
+        for clock in state.clocks.values():
+            if clock.state != RUNNING:
+                continue
+            cal = self._cals[clock.calendar]
+            for bit, kind, level, thr in self._thresholds(clock):
+                if clock.fired & bit:
+                    continue
+                need = thr - clock.acc
+                at = clock.since if need <= 0 else cal.add(clock.since, need)
+                if at < now or (inclusive and at <= now):
+                    self._fire(state, clock, bit, kind, level, at, max(thr, clock.acc), alerts)
+                else:
+                    break
+        if len(alerts) > 1:
+            alerts.sort(key=lambda a: a.fired_at)
+
+    def _fire_exceeded(self, state: TicketState, t: float, alerts: list[Alert]) -> None:
+        """Thresholds a target change left behind fire at once, at the event's time."""
+        for clock in state.clocks.values():
+            if clock.state != RUNNING:
+                continue
+            for bit, kind, level, thr in self._thresholds(clock):
+                if not clock.fired & bit and thr < clock.acc:
+                    self._fire(state, clock, bit, kind, level, t, clock.acc, alerts)
+
+    # ------------------------------------------------------------------ clocks
+    def _catch_up(self, clock: Clock, t: float) -> None:
+        if clock.state == RUNNING and t > clock.since:
+            clock.acc += self._cals[clock.calendar].elapsed(clock.since, t)
+            clock.since = t
+
+    def _stop(self, clock: Clock, t: float) -> None:
+        self._catch_up(clock, t)
+        clock.state = STOPPED
+        clock.since = max(clock.since, t)
+
+    def _start(self, state: TicketState, metric: str, t: float, target: Target) -> Clock:
+        clock = Clock(metric, RUNNING, 0, t, target.seconds, target.calendar)
+        state.clocks[metric] = clock
+        self._note_year(self._cals[target.calendar], t)
+        return clock
+
+    def _retarget(self, state: TicketState, t: float) -> None:
+        for metric in (RESPONSE, RESOLUTION):
+            clock = state.clocks.get(metric)
+            if clock is None:
+                continue
+            target = self._target(state, metric)
+            if target.seconds == clock.target and target.calendar == clock.calendar:
+                continue
+            self._catch_up(clock, t)
+            clock.target = target.seconds
+            clock.calendar = target.calendar
+
+    # ------------------------------------------------------------------ events
+    def apply(self, state: TicketState | None, event: TicketEvent) -> Outcome:
+        """Apply one validated event to its ticket's state (None for a new ticket)."""
+        if state is None:
+            state = TicketState(event.ticket_id)
+        out = Outcome(state)
+        if event.event_id in state.seen:
+            out.duplicate = True
+            return out
+        state.seen.append(event.event_id)
+        if state.created_at is None and event.type != "ticket.created":
+            state.pending.append(event.data)
+            if state.last_at is None or event.at > state.last_at:
+                state.last_at = event.at
+            out.held = True
+            return out
+        self._apply_at(state, event, out)
+        if event.type == "ticket.created" and state.pending:
+            held = sorted((parse_event(d) for d in state.pending), key=lambda e: e.at)
+            state.pending = []
+            for ev in held:
+                self._apply_at(state, ev, out)
+        return out
+
+    def _apply_at(self, state: TicketState, event: TicketEvent, out: Outcome) -> None:
+        t = event.at
+        if state.created_at is not None and state.last_at is not None and t < state.last_at:
+            t = state.last_at
+        self._advance(state, t, False, out.alerts)
+        handler = _HANDLERS[event.type]
+        handler(self, state, event, t, out)
+        if state.created_at is not None:
+            state.last_at = t if state.last_at is None or t > state.last_at else state.last_at
+            self._fire_exceeded(state, t, out.alerts)
+
+    def _obs(self, out: Outcome, state: TicketState, kind: str, t: float, **kw: Any) -> None:
+        out.observations.append(Observation(kind, state.dims, t, **kw))
+
+    def _on_created(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        if state.created_at is not None:  # a second ticket.created only fills gaps
+            for attr in ("category", "channel", "department", "product_line", "vendor", "customer_tier", "assignee"):
+                if getattr(state, attr) is None and ev.get(attr) is not None:
+                    setattr(state, attr, ev.get(attr))
+            return
+        state.priority = ev.data["priority"]
+        state.category = ev.data["category"]
+        state.channel = ev.get("channel")
+        state.department = ev.get("department")
+        state.product_line = ev.get("product_line")
+        state.vendor = ev.get("vendor")
+        state.customer_tier = ev.get("customer_tier", "standard")
+        state.assignee = ev.get("assignee")
+        state.created_at = t
+        state.last_at = t
+        state.status = "open"
+        self._start(state, RESPONSE, t, self._target(state, RESPONSE))
+        self._start(state, RESOLUTION, t, self._target(state, RESOLUTION))
+        self._obs(out, state, "created", t)
+
+    def _on_assigned(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        state.assignee = ev.data["assignee"]
+        if ev.get("department") is not None:
+            state.department = ev.get("department")
+        if ev.get("vendor") is not None:
+            state.vendor = ev.get("vendor")
+        self._retarget(state, t)
+
+    def _on_responded(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        self._stop_response(state, t, out)
+
+    def _stop_response(self, state: TicketState, t: float, out: Outcome) -> None:
+        clock = state.clocks.get(RESPONSE)
+        if clock is None or clock.state == STOPPED:
+            return
+        self._stop(clock, t)
+        self._obs(out, state, "responded", t, value=clock.acc, ok=clock.acc <= clock.target)
+
+    def _on_status(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        new = ev.data["status"]
+        if new == "resolved":
+            self._on_resolved(state, ev, t, out)
+            return
+        if new == "closed":
+            self._on_closed(state, ev, t, out)
+            return
+        prev = state.status
+        state.status = new
+        clock = state.clocks.get(RESOLUTION)
+        if clock is not None:
+            if new == "waiting_customer" and clock.state == RUNNING:
+                self._catch_up(clock, t)
+                clock.state = PAUSED
+            elif prev == "waiting_customer" and new != "waiting_customer" and clock.state == PAUSED:
+                clock.state = RUNNING
+                clock.since = t
+        self._obs(out, state, "status_changed", t)
+
+    def _on_priority(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        if ev.data["priority"] == state.priority:
+            return
+        state.priority = ev.data["priority"]
+        self._retarget(state, t)
+        self._obs(out, state, "priority_changed", t)
+
+    def _on_resolved(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        self._stop_response(state, t, out)
+        clock = state.clocks.get(RESOLUTION)
+        if clock is not None and clock.state != STOPPED:
+            self._stop(clock, t)
+            fc = ev.get("first_contact")
+            self._obs(out, state, "resolved", t, value=clock.acc,
+                      ok=clock.acc <= clock.target and not clock.fired & BREACH,
+                      first_contact=fc if isinstance(fc, bool) else None)
+        self._stop_complaint(state, t)
+        state.status = "resolved"
+        state.resolved_at = t
+
+    def _stop_complaint(self, state: TicketState, t: float) -> None:
+        clock = state.clocks.get(COMPLAINT)
+        if clock is not None and clock.state != STOPPED:
+            self._stop(clock, t)
+
+    def _on_reopened(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        clock = state.clocks.get(RESOLUTION)
+        if clock is not None and clock.state == STOPPED:
+            clock.state = RUNNING
+            clock.since = t
+        state.status = "open"
+        state.resolved_at = None
+        state.closed_at = None
+        self._obs(out, state, "reopened", t)
+
+    def _on_closed(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        clock = state.clocks.get(RESOLUTION)
+        if clock is not None and clock.state != STOPPED:
+            self._stop(clock, t)
+        self._stop_complaint(state, t)
+        state.status = "closed"
+        state.closed_at = t
+        self._obs(out, state, "closed", t)
+
+    def _on_complaint(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        state.complaints += 1
+        self._obs(out, state, "complaint", t, ok=state.complaints == 1)
+        if state.complaints != 2 or COMPLAINT in state.clocks:
+            return
+        clock = self._start(state, COMPLAINT, t, self.policy.complaint)
+        clock.fired |= REPEAT_COMPLAINT_ESCALATED
+        out.alerts.append(self._alert(state, clock, KIND_ESCALATED, 2, t, 0))
+
+    def _on_survey(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        state.survey_done = True
+        self._obs(out, state, "survey", t, value=float(ev.data["score"]))
+
+    def _on_followup(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        state.followup_done = True
+        sat = ev.get("satisfied")
+        self._obs(out, state, "followup", t, ok=sat if isinstance(sat, bool) else None,
+                  method=ev.data["method"])
+
+    # ------------------------------------------------------------------ housekeeping
+    def expired(self, state: TicketState, now: float) -> bool:
+        """A closed-out ticket past retention (its state may be deleted)."""
+        keep = self.retention_seconds
+        if state.created_at is None:
+            return state.last_at is not None and now - state.last_at > keep
+        done_at = state.closed_at if state.status == "closed" else (
+            state.resolved_at if state.status == "resolved" else None)
+        return done_at is not None and now - done_at > keep and self.next_due(state) is None
+
+    def followups(self, state: TicketState, now: float) -> Iterable[tuple[str, str]]:
+        """(kind, "due"|"overdue") for the follow-ups a resolved ticket still owes."""
+        if state.resolved_at is None:
+            return
+        if not state.survey_done and now >= state.resolved_at + SURVEY_DUE_SECONDS:
+            yield "survey", "overdue" if now > state.resolved_at + SURVEY_OVERDUE_SECONDS else "due"
+        if not state.followup_done:
+            cal = self._cals.get("business") or next(iter(self._cals.values()))
+            limit = cal.add(state.resolved_at, VISIT_DUE_WORKING_DAYS * cal.working_day_seconds)
+            yield "visit", "overdue" if now > limit else "due"
+
+
+def _num(x: float) -> float:
+    r = round(x, 6)
+    return int(r) if float(r).is_integer() else r
+
+
+_HANDLERS = {
+    "ticket.created": SlaEngine._on_created,
+    "ticket.assigned": SlaEngine._on_assigned,
+    "ticket.responded": SlaEngine._on_responded,
+    "ticket.status_changed": SlaEngine._on_status,
+    "ticket.priority_changed": SlaEngine._on_priority,
+    "ticket.resolved": SlaEngine._on_resolved,
+    "ticket.reopened": SlaEngine._on_reopened,
+    "ticket.closed": SlaEngine._on_closed,
+    "ticket.complaint": SlaEngine._on_complaint,
+    "survey.submitted": SlaEngine._on_survey,
+    "followup.completed": SlaEngine._on_followup,
+}

@@ -1,0 +1,210 @@
+"""The ticket event contract (v1) and its validator.
+
+The validator runs on every message, so it is hand-written rather than a generic JSON
+Schema walk (the shipped ``event.schema.json`` describes the same contract for
+producers in other languages, and a test checks the two agree). It accepts valid
+events, keeps unknown extra fields, and rejects the rest with a machine code and a
+sentence naming the field, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from slawatch.exceptions import InvalidEvent
+
+__all__ = [
+    "EVENT_TYPES",
+    "SCHEMA_VERSION",
+    "TicketEvent",
+    "parse_event",
+    "parse_timestamp",
+]
+
+SCHEMA_VERSION = 1
+
+PRIORITIES = ("normal", "urgent", "major")
+CATEGORIES = ("quality", "service", "product", "other")
+CHANNELS = ("phone", "email", "app", "web", "wechat", "visit", "other")
+TIERS = ("standard", "vip", "key_account")
+STATUSES = ("open", "in_progress", "waiting_customer", "resolved", "closed")
+FOLLOWUP_METHODS = ("phone", "online", "visit")
+
+Check = Callable[[str, Any], None]
+
+
+def _fail(code: str, field: str, message: str) -> InvalidEvent:
+    return InvalidEvent(code, message, field)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _string(max_len: int, min_len: int = 0) -> Check:
+    def check(field: str, value: Any) -> None:
+        if not isinstance(value, str):
+            msg = f"field {field!r} must be a string, got {type(value).__name__} {_show(value)}"
+            raise _fail("bad_type", field, msg)
+        if not min_len <= len(value) <= max_len:
+            msg = f"field {field!r} must be {min_len}-{max_len} characters long, got {len(value)}"
+            raise _fail("bad_length", field, msg)
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    allowed = frozenset(choices)
+
+    def check(field: str, value: Any) -> None:
+        if not isinstance(value, str) or value not in allowed:
+            msg = f"field {field!r} must be one of {', '.join(choices)}; got {_show(value)}"
+            raise _fail("bad_value", field, msg)
+
+    return check
+
+
+def _boolean(field: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        msg = f"field {field!r} must be true or false, got {_show(value)}"
+        raise _fail("bad_type", field, msg)
+
+
+def _score(field: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        msg = f"field {field!r} must be an integer 0-10, got {_show(value)}"
+        raise _fail("bad_type", field, msg)
+    if not 0 <= value <= 10:
+        msg = f"field {field!r} must be an integer 0-10, got {value}"
+        raise _fail("out_of_range", field, msg)
+
+
+_text = _string(10_000)
+_name = _string(256)
+
+# type -> (required fields, optional fields); each field with its check.
+EVENT_TYPES: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
+    "ticket.created": (
+        {"priority": _one_of(PRIORITIES), "category": _one_of(CATEGORIES)},
+        {
+            "channel": _one_of(CHANNELS),
+            "department": _name,
+            "product_line": _name,
+            "customer_id": _name,
+            "customer_tier": _one_of(TIERS),
+            "assignee": _name,
+            "vendor": _name,
+            "title": _text,
+        },
+    ),
+    "ticket.assigned": ({"assignee": _name}, {"department": _name, "vendor": _name}),
+    "ticket.responded": ({}, {"agent": _name}),
+    "ticket.status_changed": ({"status": _one_of(STATUSES)}, {"reason": _text}),
+    "ticket.priority_changed": ({"priority": _one_of(PRIORITIES)}, {"reason": _text}),
+    "ticket.resolved": ({}, {"first_contact": _boolean, "solution": _text}),
+    "ticket.reopened": ({}, {"reason": _text}),
+    "ticket.closed": ({}, {"reason": _text}),
+    "ticket.complaint": ({}, {"text": _text}),
+    "survey.submitted": ({"score": _score}, {"comment": _text}),
+    "followup.completed": (
+        {"method": _one_of(FOLLOWUP_METHODS)},
+        {"satisfied": _boolean, "comment": _text},
+    ),
+}
+
+_check_event_id = _string(128, 1)
+_check_ticket_id = _string(64, 1)
+
+
+def parse_timestamp(value: Any, field: str = "occurred_at") -> float:
+    """RFC 3339 with an offset -> epoch seconds (an int when whole, which keeps the
+    calendar arithmetic exact)."""
+    if not isinstance(value, str):
+        msg = f"field {field!r} must be an RFC 3339 timestamp string, got {_show(value)}"
+        raise _fail("bad_type", field, msg)
+    if len(value) < 20 or value[10] not in "Tt ":
+        msg = (
+            f"field {field!r} must be an RFC 3339 timestamp with an offset, e.g. "
+            f"2026-11-20T17:30:00+08:00; got {_show(value)}"
+        )
+        raise _fail("bad_timestamp", field, msg)
+    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"field {field!r} is not a valid RFC 3339 timestamp: {_show(value)}"
+        raise _fail("bad_timestamp", field, msg) from None
+    if dt.tzinfo is None:
+        msg = (
+            f"field {field!r} has no UTC offset: {_show(value)}; add one, e.g. +08:00 or Z"
+        )
+        raise _fail("bad_timestamp", field, msg)
+    ts = dt.timestamp()
+    return int(ts) if dt.microsecond == 0 else ts
+
+
+@dataclass(slots=True)
+class TicketEvent:
+    """A validated event. ``at`` is ``occurred_at`` as epoch seconds; ``data`` is the
+    whole original object, unknown fields included (they are passed through)."""
+
+    event_id: str
+    type: str
+    ticket_id: str
+    at: float
+    data: dict[str, Any]
+
+    def get(self, field: str, default: Any = None) -> Any:
+        value = self.data.get(field, default)
+        return default if value is None else value
+
+
+def parse_event(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> TicketEvent:
+    """Validate one message against the contract; raise :class:`InvalidEvent` if it breaks it."""
+    if isinstance(raw, Mapping):
+        obj: Any = dict(raw)
+    else:
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            msg = f"message is not valid JSON: {exc}"
+            raise InvalidEvent("invalid_json", msg) from None
+    if not isinstance(obj, dict):
+        msg = f"message must be a JSON object, got {type(obj).__name__}"
+        raise InvalidEvent("not_object", msg)
+    for field, check in (("event_id", _check_event_id), ("type", None), ("ticket_id", _check_ticket_id)):
+        if field not in obj or obj[field] is None:
+            msg = f"required field {field!r} is missing"
+            raise _fail("missing_field", field, msg)
+        if check is not None:
+            check(field, obj[field])
+    etype = obj["type"]
+    spec = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
+    if spec is None:
+        msg = f"field 'type' must be one of {', '.join(EVENT_TYPES)}; got {_show(etype)}"
+        raise _fail("unknown_type", "type", msg)
+    if "occurred_at" not in obj or obj["occurred_at"] is None:
+        raise _fail("missing_field", "occurred_at", "required field 'occurred_at' is missing")
+    at = parse_timestamp(obj["occurred_at"])
+    schema = obj.get("schema")
+    if schema is not None and (not isinstance(schema, int) or isinstance(schema, bool) or schema != SCHEMA_VERSION):
+        msg = f"field 'schema' must be {SCHEMA_VERSION} (contract v1) or omitted; got {_show(schema)}"
+        raise _fail("unsupported_schema", "schema", msg)
+    required, optional = spec
+    for field, check in required.items():
+        value = obj.get(field)
+        if value is None:
+            msg = f"required field {field!r} is missing for {etype}"
+            raise _fail("missing_field", field, msg)
+        check(field, value)
+    for field, check in optional.items():
+        value = obj.get(field)
+        if value is not None:  # null means absent for optional fields
+            check(field, value)
+    return TicketEvent(obj["event_id"], etype, obj["ticket_id"], at, obj)
