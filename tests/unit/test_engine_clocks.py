@@ -1,0 +1,201 @@
+"""The SLA semantics of sla.md, one behaviour per test, on the default policy.
+
+Week of 2026-11-16 (Mon) .. 2026-11-20 (Fri) has no holidays; business hours are
+Mon-Fri 09:00-18:00 Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+from slawatch.sla.engine import SlaEngine, TicketState
+from slawatch.sla.events import parse_event
+from slawatch.sla.policy import load_policy
+
+from sla_scenarios import created, ev, run, signals
+
+
+def test_unanswered_normal_ticket_warns_breaches_and_escalates_on_business_time() -> None:
+    alerts = run([created("2026-11-16 10:00")], until="2026-11-16 18:00")
+    assert signals(alerts) == [
+        ("warning", "response", None, "2026-11-16 13:12"),
+        ("breached", "response", None, "2026-11-16 14:00"),
+        ("escalated", "response", 1, "2026-11-16 14:00"),
+        ("escalated", "response", 2, "2026-11-16 16:00"),
+    ]
+
+
+def test_response_clock_skips_the_night_and_the_weekend() -> None:
+    alerts = run([created("2026-11-20 17:00")], until="2026-11-23 12:00")
+    assert signals(alerts)[:2] == [
+        ("warning", "response", None, "2026-11-23 11:12"),
+        ("breached", "response", None, "2026-11-23 12:00"),
+    ]
+
+
+def test_response_at_exactly_the_deadline_meets_it() -> None:
+    alerts = run([created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 14:00")],
+                 until="2026-11-16 18:00")
+    assert signals(alerts) == [("warning", "response", None, "2026-11-16 13:12")]
+
+
+def test_response_before_the_warning_fires_nothing() -> None:
+    alerts = run([created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 11:00")],
+                 until="2026-11-16 18:00")
+    assert alerts == []
+
+
+def test_threshold_at_an_event_instant_still_fires_when_the_clock_keeps_running() -> None:
+    alerts = run([created("2026-11-16 10:00"), ev("ticket.assigned", "2026-11-16 13:12", assignee="a")],
+                 until="2026-11-16 13:30")
+    assert signals(alerts) == [("warning", "response", None, "2026-11-16 13:12")]
+
+
+def test_major_response_runs_on_the_24x7_calendar() -> None:
+    alerts = run([created("2026-11-21 03:00", "major")], until="2026-11-21 03:40")
+    assert signals(alerts) == [
+        ("warning", "response", None, "2026-11-21 03:24"),
+        ("breached", "response", None, "2026-11-21 03:30"),
+        ("escalated", "response", 1, "2026-11-21 03:30"),
+    ]
+
+
+def test_late_response_event_fires_the_warning_crossed_before_it_with_its_own_instant() -> None:
+    alerts = run([created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 13:30")])
+    assert signals(alerts) == [("warning", "response", None, "2026-11-16 13:12")]
+
+
+def test_resolution_clock_pauses_while_waiting_on_the_customer() -> None:
+    events = [
+        created("2026-11-16 09:00", "urgent"),
+        ev("ticket.responded", "2026-11-16 09:10"),
+        ev("ticket.status_changed", "2026-11-16 18:00", status="waiting_customer"),
+        ev("ticket.status_changed", "2026-11-17 18:00", status="in_progress"),
+    ]
+    # urgent resolution = 3 working days = 27 business hours; 9 h ran on Monday, Tuesday
+    # was paused, so the warning (21.6 h) falls on Thursday 09:00 + 3.6 h = 12:36.
+    alerts = run(events, until="2026-11-19 13:00")
+    assert signals(alerts) == [("warning", "resolution", None, "2026-11-19 12:36")]
+
+
+def test_response_clock_never_pauses() -> None:
+    events = [
+        created("2026-11-16 10:00"),
+        ev("ticket.status_changed", "2026-11-16 10:30", status="waiting_customer"),
+    ]
+    alerts = run(events, until="2026-11-16 14:30")
+    assert ("breached", "response", None, "2026-11-16 14:00") in signals(alerts)
+
+
+def test_priority_raised_past_the_new_target_breaches_at_once() -> None:
+    events = [created("2026-11-16 09:00"), ev("ticket.priority_changed", "2026-11-16 10:30", priority="urgent")]
+    alerts = run(events, until="2026-11-16 10:45")
+    assert signals(alerts) == [
+        ("warning", "response", None, "2026-11-16 10:30"),
+        ("breached", "response", None, "2026-11-16 10:30"),
+        ("escalated", "response", 1, "2026-11-16 10:30"),
+        ("escalated", "response", 2, "2026-11-16 10:30"),
+    ]
+
+
+def test_priority_change_keeps_elapsed_time_and_moves_the_deadline() -> None:
+    events = [created("2026-11-16 09:00", "urgent"), ev("ticket.priority_changed", "2026-11-16 09:30", priority="normal")]
+    alerts = run(events, until="2026-11-16 13:00")
+    assert signals(alerts) == [
+        ("warning", "response", None, "2026-11-16 12:12"),
+        ("breached", "response", None, "2026-11-16 13:00"),
+        ("escalated", "response", 1, "2026-11-16 13:00"),
+    ]
+
+
+def test_reopen_restarts_resolution_where_it_stopped_without_resending_signals() -> None:
+    events = [
+        created("2026-11-16 09:00", "urgent"),
+        ev("ticket.responded", "2026-11-16 09:05"),
+        ev("ticket.resolved", "2026-11-19 10:00"),   # 27 h + 1 h: breached on Thu 09:00
+        ev("ticket.reopened", "2026-11-19 11:00"),
+    ]
+    alerts = run(events, until="2026-11-19 18:00")
+    kinds = [(k, m, lv) for k, m, lv, _ in signals(alerts)]
+    assert kinds.count(("warning", "resolution", None)) == 1
+    assert kinds.count(("breached", "resolution", None)) == 1
+    # elapsed kept: 28 h at reopen, level 2 at 40.5 h -> Friday 09:00 + 3.5 h... not before Thu 18:00
+    assert ("escalated", "resolution", 2) not in kinds
+
+
+def test_second_complaint_escalates_to_level_two_and_starts_a_48h_clock() -> None:
+    events = [
+        created("2026-11-16 09:00"),
+        ev("ticket.responded", "2026-11-16 09:30"),
+        ev("ticket.complaint", "2026-11-16 10:00"),
+        ev("ticket.complaint", "2026-11-16 11:00"),
+    ]
+    alerts = [a for a in run(events, until="2026-11-18 11:00") if a.metric == "complaint"]
+    assert signals(alerts) == [
+        ("escalated", "complaint", 2, "2026-11-16 11:00"),
+        ("warning", "complaint", None, "2026-11-18 01:24"),
+        ("breached", "complaint", None, "2026-11-18 11:00"),
+    ]
+    assert alerts[0].escalate_to is not None and alerts[0].escalate_to.role == "after_sales_director"
+
+
+def test_complaint_clock_stops_at_resolution() -> None:
+    events = [
+        created("2026-11-16 09:00"),
+        ev("ticket.complaint", "2026-11-16 10:00"),
+        ev("ticket.complaint", "2026-11-16 11:00"),
+        ev("ticket.resolved", "2026-11-16 12:00"),
+    ]
+    alerts = run(events, until="2026-11-20 12:00")
+    assert [s for s in signals(alerts) if s[1] == "complaint"] == [("escalated", "complaint", 2, "2026-11-16 11:00")]
+
+
+def test_duplicate_event_id_is_not_applied_twice() -> None:
+    c = created("2026-11-16 09:00")
+    complaint = ev("ticket.complaint", "2026-11-16 10:00")
+    alerts = run([c, complaint, dict(complaint), ev("ticket.responded", "2026-11-16 10:05")], until="2026-11-16 12:00")
+    assert alerts == []
+
+
+def test_events_before_created_are_held_then_applied() -> None:
+    events = [ev("ticket.responded", "2026-11-16 09:30"), created("2026-11-16 09:00")]
+    assert run(events, until="2026-11-16 18:00") == []
+
+
+def test_out_of_order_event_never_gives_a_negative_duration() -> None:
+    engine = SlaEngine(load_policy(None))
+    out = engine.apply(None, parse_event(created("2026-11-16 10:00")))
+    out = engine.apply(out.state, parse_event(ev("ticket.assigned", "2026-11-16 11:00", assignee="a")))
+    out = engine.apply(out.state, parse_event(ev("ticket.responded", "2026-11-16 10:30")))
+    [obs] = [o for o in out.observations if o.kind == "responded"]
+    assert obs.value == 3600  # applied at the ticket's latest time, never before it
+
+
+def test_resolution_after_the_deadline_counts_as_breached() -> None:
+    engine = SlaEngine(load_policy(None))
+    state = engine.apply(None, parse_event(created("2026-11-16 09:00", "urgent"))).state
+    out = engine.apply(state, parse_event(ev("ticket.resolved", "2026-11-20 09:00")))
+    [obs] = [o for o in out.observations if o.kind == "resolved"]
+    assert obs.ok is False
+    assert any(a.kind == "sla.breached" and a.metric == "resolution" for a in out.alerts)
+
+
+def test_alert_ids_are_deterministic_per_ticket_metric_and_level() -> None:
+    first = run([created("2026-11-16 10:00")], until="2026-11-16 18:00")
+    again = run([created("2026-11-16 10:00")], until="2026-11-16 18:00")
+    assert [a.alert_id for a in first] == [a.alert_id for a in again]
+    assert len({a.alert_id for a in first}) == len(first)
+
+
+def test_state_round_trips_through_bytes() -> None:
+    engine = SlaEngine(load_policy(None))
+    state = engine.apply(None, parse_event(created("2026-11-16 10:00"))).state
+    again = TicketState.from_bytes(state.to_bytes())
+    assert again == state
+    assert engine.next_due(again) == engine.next_due(state)
+
+
+def test_next_due_is_the_earliest_unfired_threshold() -> None:
+    engine = SlaEngine(load_policy(None))
+    state = engine.apply(None, parse_event(created("2026-11-16 10:00"))).state
+    from sla_scenarios import ts
+
+    assert engine.next_due(state) == ts("2026-11-16 13:12")
