@@ -68,8 +68,8 @@ class StateLike(Protocol):
     """``slawatch.sla.engine.TicketState`` as the scrape-time gauges read it.
 
     ``at_risk_metrics``: the metrics (``response``/``resolution``/``complaint``) warned
-    but not breached whose clock runs. ``followups_due``: ``(kind, state)`` pairs with
-    kind ``survey|visit`` and state ``due|overdue`` for follow-ups not yet done.
+    but not breached whose clock runs. Due follow-ups depend on the wall clock, so they
+    come from the engine's ``followups(state, now)``, not from the state.
     """
 
     @property
@@ -80,5 +80,3 @@ class StateLike(Protocol):
     def created_at(self) -> float | None: ...
     @property
     def at_risk_metrics(self) -> Iterable[str]: ...
-    @property
-    def followups_due(self) -> Iterable[tuple[str, str]]: ...

@@ -22,8 +22,13 @@ from slawatch.metrics.labels import (
     bound,
     code_label,
 )
-from slawatch.metrics.protocols import AlertLike, ObservationLike, StateLike
-from slawatch.metrics.state_collector import StateCollector, register_state_source
+from slawatch.metrics.protocols import AlertLike, ObservationLike
+from slawatch.metrics.state_collector import (
+    FollowupsFn,
+    S,
+    StateCollector,
+    register_state_source,
+)
 
 __all__ = ["SlaMetrics", "build_metrics"]
 
@@ -187,13 +192,17 @@ class SlaMetrics:
         ).set(1)
 
     def register_state_source(
-        self, states: Callable[[], Iterable[StateLike]], now: Callable[[], float]
-    ) -> StateCollector:
+        self,
+        states: Callable[[], Iterable[S]],
+        now: Callable[[], float],
+        followups: FollowupsFn[S] | None = None,
+    ) -> StateCollector[S]:
         """Expose the scrape-time state gauges over ``states()`` (owned partitions only).
 
-        See :class:`~slawatch.metrics.state_collector.StateCollector`.
+        Pass ``followups=engine.followups`` for ``slawatch_followups_due``. See
+        :class:`~slawatch.metrics.state_collector.StateCollector`.
         """
-        return register_state_source(self.registry, self.bounds, states, now)
+        return register_state_source(self.registry, self.bounds, states, now, followups)
 
 
 _OBSERVERS: dict[str, Callable[[SlaMetrics, ObservationLike], None]] = {

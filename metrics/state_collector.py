@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -29,7 +30,13 @@ from slawatch.metrics.labels import (
 )
 from slawatch.metrics.protocols import StateLike
 
-__all__ = ["AGE_BANDS", "StateCollector", "age_band", "register_state_source"]
+__all__ = ["AGE_BANDS", "FollowupsFn", "StateCollector", "age_band", "register_state_source"]
+
+S = TypeVar("S", bound=StateLike)
+# ``SlaEngine.followups(state, now)``: (kind, "due"|"overdue") pairs a ticket still owes.
+# Whether a follow-up is due or overdue depends on the wall clock, so it is asked at
+# scrape time rather than stored in the state.
+FollowupsFn = Callable[[S, float], Iterable[tuple[str, str]]]
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -54,24 +61,28 @@ def age_band(age_seconds: float) -> str:
     return AGE_BANDS[-1][1]  # only reached for NaN
 
 
-class StateCollector(Collector):
+class StateCollector(Collector, Generic[S]):
     """Yields the four state gauges from ``states()`` at each scrape.
 
     ``states`` must return a snapshot that may be iterated from the scrape thread (for
     example ``list(table.values())`` taken on the event loop, or a copy): the
     collector iterates it once and never mutates it. ``now`` gives the wall clock in
-    epoch seconds; it is injected so tests and backtests control age.
+    epoch seconds; it is injected so tests and backtests control age. ``followups``
+    is the engine's ``followups(state, now)``; without it ``slawatch_followups_due``
+    has no samples.
     """
 
     def __init__(
         self,
         bounds: LabelBounds,
-        states: Callable[[], Iterable[StateLike]],
+        states: Callable[[], Iterable[S]],
         now: Callable[[], float],
+        followups: FollowupsFn[S] | None = None,
     ) -> None:
         self._bounds = bounds
         self._states = states
         self._now = now
+        self._followups = followups
 
     def describe(self) -> Iterable[Metric]:
         # Without describe() the registry would call collect() on register, reading
@@ -88,16 +99,16 @@ class StateCollector(Collector):
         for state in self._states():
             priority = b.priority(state.dims.priority)
             department = b.department(state.dims.department)
-            if state.status not in ("resolved", "closed"):
+            # Same rule as TicketState.is_open: a ticket known only from later events
+            # (its ticket.created not seen yet) is not in the backlog.
+            if state.created_at is not None and state.status not in ("resolved", "closed"):
                 open_tickets[bound(state.status, OPEN_STATUSES), priority, department] += 1
-                # A provisional ticket (no ticket.created seen) has no age: it counts in
-                # the backlog but in no age band.
-                if state.created_at is not None:
-                    by_age[age_band(now - state.created_at), priority, department] += 1
+                by_age[age_band(now - state.created_at), priority, department] += 1
             for metric in state.at_risk_metrics:
                 at_risk[bound(metric, METRICS), priority, department] += 1
-            for kind, due_state in state.followups_due:
-                followups[bound(kind, FOLLOWUP_KINDS), bound(due_state, FOLLOWUP_STATES)] += 1
+            if self._followups is not None:
+                for kind, due in self._followups(state, now):
+                    followups[bound(kind, FOLLOWUP_KINDS), bound(due, FOLLOWUP_STATES)] += 1
         families = self._families()
         tallies = (open_tickets, by_age, at_risk, followups)
         for family, counts in zip(families, tallies, strict=True):
@@ -134,14 +145,15 @@ class StateCollector(Collector):
 def register_state_source(
     registry: CollectorRegistry,
     bounds: LabelBounds,
-    states: Callable[[], Iterable[StateLike]],
+    states: Callable[[], Iterable[S]],
     now: Callable[[], float],
-) -> StateCollector:
+    followups: FollowupsFn[S] | None = None,
+) -> StateCollector[S]:
     """Register a :class:`StateCollector` over ``states`` on ``registry`` and return it.
 
     Call once per registry; ``registry.unregister(collector)`` removes it (e.g. when
     the app stops). Raises ``ValueError`` if the gauges are already registered.
     """
-    collector = StateCollector(bounds, states, now)
+    collector = StateCollector(bounds, states, now, followups)
     registry.register(collector)
     return collector

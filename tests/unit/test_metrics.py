@@ -14,10 +14,18 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from slawatch.metrics import LabelBounds, SlaMetrics, StateLike, build_metrics
+from slawatch.metrics import (
+    AlertLike,
+    LabelBounds,
+    ObservationLike,
+    SlaMetrics,
+    StateLike,
+    build_metrics,
+)
 from slawatch.metrics.labels import bound, code_label
 from slawatch.metrics.state_collector import age_band
 
@@ -77,8 +85,27 @@ class FakeState:
     dims: Dims = field(default_factory=Dims)
     created_at: float | None = NOW - 60
     at_risk_metrics: tuple[str, ...] = ()
-    followups_due: tuple[tuple[str, str], ...] = ()
+    followups_due: tuple[tuple[str, str], ...] = ()  # what fake_followups answers
     ticket_id: str = "20261122007"
+
+
+def fake_followups(state: FakeState, now: float) -> Iterable[tuple[str, str]]:
+    """Stands in for ``SlaEngine.followups(state, now)``."""
+    return state.followups_due
+
+
+if TYPE_CHECKING:
+    # Checked by mypy only (nothing is imported at run time): the engine's real objects
+    # must keep fitting the shapes metrics reads.
+    from slawatch.metrics.state_collector import FollowupsFn
+
+    from slawatch.sla.alerts import Alert
+    from slawatch.sla.engine import Observation, SlaEngine, TicketState
+
+    def _engine_objects_fit(
+        state: TicketState, obs: Observation, alert: Alert, engine: SlaEngine
+    ) -> tuple[StateLike, ObservationLike, AlertLike, FollowupsFn[TicketState]]:
+        return state, obs, alert, engine.followups
 
 
 BOUNDS = LabelBounds(
@@ -153,7 +180,7 @@ def exercise_everything(metrics: SlaMetrics) -> None:
         FakeState(status="in_progress", created_at=NOW - 7200, at_risk_metrics=("response",)),
         FakeState(status="resolved", followups_due=(("survey", "due"),)),
     ]
-    metrics.register_state_source(lambda: states, lambda: NOW)
+    metrics.register_state_source(lambda: states, lambda: NOW, fake_followups)
 
 
 # --- labels -----------------------------------------------------------------------------
@@ -430,12 +457,13 @@ def test_state_gauges_at_scrape_time(registry: CollectorRegistry, metrics: SlaMe
             created_at=NOW - 10 * 86400,
             at_risk_metrics=("resolution", "complaint"),
         ),
-        FakeState(status="open", created_at=None, dims=Dims(department="维修部")),  # provisional
+        FakeState(status="open", created_at=NOW - 120, dims=Dims(department="维修部")),
+        FakeState(status="open", created_at=None),  # ticket.created not seen yet: no backlog
         FakeState(status="resolved", followups_due=(("survey", "due"),)),
         FakeState(status="closed", followups_due=(("visit", "overdue"), ("survey", "overdue"))),
     ]
     clock = [NOW]
-    metrics.register_state_source(lambda: states, lambda: clock[0])
+    metrics.register_state_source(lambda: states, lambda: clock[0], fake_followups)
     open_ = "slawatch_open_tickets"
     assert value(registry, open_, status="open", **OWNER) == 1
     assert value(registry, open_, status="in_progress", **OWNER) == 1
@@ -446,7 +474,7 @@ def test_state_gauges_at_scrape_time(registry: CollectorRegistry, metrics: SlaMe
     assert value(registry, age, age="lt_1h", **OWNER) == 1
     assert value(registry, age, age="4h_1d", **OWNER) == 1
     assert value(registry, age, age="gt_7d", **OWNER) == 1
-    assert value(registry, age, age="lt_1h", priority="urgent", department="other") is None
+    assert value(registry, age, age="lt_1h", priority="urgent", department="other") == 1
     risk = "slawatch_tickets_at_risk"
     assert value(registry, risk, metric="response", **OWNER) == 1
     assert value(registry, risk, metric="resolution", **OWNER) == 1
@@ -461,6 +489,7 @@ def test_state_gauges_at_scrape_time(registry: CollectorRegistry, metrics: SlaMe
     states[0].status = "resolved"
     assert value(registry, open_, status="open", **OWNER) is None
     assert value(registry, age, age="lt_1h", **OWNER) is None
+    assert value(registry, age, age="1h_4h", priority="urgent", department="other") == 1
     assert value(registry, age, age="4h_1d", **OWNER) == 1
 
 
