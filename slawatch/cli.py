@@ -106,7 +106,7 @@ def _settings(args: argparse.Namespace, *names: str) -> Settings:
     return load_settings(getattr(args, "config", None), **overrides)
 
 
-def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one branch per command
+def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "kafka":
         from slawatch import kafka_local

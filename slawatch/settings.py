@@ -38,9 +38,7 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Validated, frozen configuration (env prefix ``SLAWATCH_``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True)
 
     # --- Kafka connection -------------------------------------------------------
     broker: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
@@ -73,7 +71,12 @@ class Settings(BaseSettings):
 
     # --- Metric label bounds (a value outside the list becomes "other") ---------------
     departments: tuple[str, ...] = (
-        "repair", "installation", "customer_service", "quality", "logistics", "sales",
+        "repair",
+        "installation",
+        "customer_service",
+        "quality",
+        "logistics",
+        "sales",
     )
     channels: tuple[str, ...] = ("phone", "email", "app", "web", "wechat", "visit", "other")
     product_lines: tuple[str, ...] = ("appliance", "hvac", "kitchen", "smart_home", "other")
@@ -92,10 +95,7 @@ class Settings(BaseSettings):
         for server in value.split(","):
             host, sep, port = server.strip().rpartition(":")
             if not sep or not host or not port.isdigit():
-                msg = (
-                    f"broker {server!r} must be host:port (e.g. 127.0.0.1:9092); "
-                    "set SLAWATCH_BROKER or --broker"
-                )
+                msg = f"broker {server!r} must be host:port (e.g. 127.0.0.1:9092); set SLAWATCH_BROKER or --broker"
                 raise ValueError(msg)
         return value
 
@@ -109,9 +109,7 @@ class Settings(BaseSettings):
         if self.sasl_mechanism:
             opts["sasl_mechanism"] = self.sasl_mechanism
             opts["sasl_plain_username"] = self.sasl_username
-            opts["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
+            opts["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
         if self.ssl_cafile:
             opts["ssl_cafile"] = str(self.ssl_cafile)
         return opts
@@ -145,7 +143,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     if path is None and os.environ.get(ENV_PREFIX + "CONFIG"):
         path = Path(os.environ[ENV_PREFIX + "CONFIG"])
     file_values = _read_file(path) if path else {}
-    env_keys = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
+    env_keys = {k[len(ENV_PREFIX) :].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
     # Environment beats the file: drop file keys that the environment sets.
     values = {k: v for k, v in file_values.items() if k not in env_keys}
     values.update({k: v for k, v in overrides.items() if v is not None})

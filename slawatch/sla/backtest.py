@@ -68,7 +68,9 @@ class BacktestSummary:
         for (metric, prio), n in sorted(self.clocks_stopped.items()):
             late = self.clocks_late[(metric, prio)]
             rates.setdefault(metric, {})[prio] = {
-                "stopped": n, "late": late, "breach_rate": round(late / n, 4) if n else None,
+                "stopped": n,
+                "late": late,
+                "breach_rate": round(late / n, 4) if n else None,
             }
         return {
             "lines": self.lines,
@@ -97,8 +99,14 @@ class Backtest:
     alerts are held in a reorder buffer for ``reorder_window`` seconds of event time.
     """
 
-    def __init__(self, policy: Policy, sink: Callable[[Alert], None], *,
-                 retention_seconds: float = 30 * 86400, reorder_window: float = 3600) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        sink: Callable[[Alert], None],
+        *,
+        retention_seconds: float = 30 * 86400,
+        reorder_window: float = 3600,
+    ) -> None:
         self.engine = SlaEngine(policy, retention_seconds)
         self.sink = sink
         self.summary = BacktestSummary()
@@ -164,8 +172,12 @@ class Backtest:
                 self._scheduled.pop(tid, None)
 
     # -- events ---------------------------------------------------------------
-    def feed(self, raw: bytes | str | dict[str, Any], line_no: int | None = None,
-             on_invalid: Callable[[int | None, InvalidEvent], None] | None = None) -> None:
+    def feed(
+        self,
+        raw: bytes | str | dict[str, Any],
+        line_no: int | None = None,
+        on_invalid: Callable[[int | None, InvalidEvent], None] | None = None,
+    ) -> None:
         self.summary.lines += 1
         try:
             event = parse_event(raw)
@@ -218,11 +230,13 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             yield n, line
 
 
-def run_backtest(events: Iterable[tuple[int, bytes]] | Iterable[bytes | str | dict[str, Any]],
-                 policy: Policy | None = None, until: float | None = None,
-                 sink: Callable[[Alert], None] | None = None,
-                 on_invalid: Callable[[int | None, InvalidEvent], None] | None = None,
-                 ) -> tuple[list[Alert], BacktestSummary]:
+def run_backtest(
+    events: Iterable[tuple[int, bytes]] | Iterable[bytes | str | dict[str, Any]],
+    policy: Policy | None = None,
+    until: float | None = None,
+    sink: Callable[[Alert], None] | None = None,
+    on_invalid: Callable[[int | None, InvalidEvent], None] | None = None,
+) -> tuple[list[Alert], BacktestSummary]:
     """Library entry point: returns the alerts (when no sink is given) and the summary."""
     collected: list[Alert] = []
     bt = Backtest(policy or load_policy(None), sink or collected.append)

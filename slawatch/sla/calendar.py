@@ -43,9 +43,10 @@ _UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Larger than any UTC offset a zone has ever used (the record is under 16 h), so an
 # instant's wall-clock reading is always within one day of the instant read as UTC.
 _MARGIN = _DAY
-# Offsets change at most a few times a year and never twice within hours, so sampling
-# every 6 h and bisecting between samples whose offsets differ finds every change.
-_OFFSET_SAMPLE = 6 * 3600
+# Offsets change a few times a year at most, weeks apart, so sampling once a day and
+# bisecting between samples whose offsets differ finds every change (several changes
+# inside one day are found too, as long as they do not cancel out within that day).
+_OFFSET_SAMPLE = _DAY
 # datetime arithmetic must stay inside years 1..9999 including the margins.
 _MIN_YEAR, _MAX_YEAR = 1900, 9990
 # Beyond this many lines a per-run explanation is no longer readable: summarise by year.

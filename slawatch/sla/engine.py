@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -138,16 +139,21 @@ class TicketState:
     @property
     def dims(self) -> Dimensions:
         return Dimensions(
-            self.priority, self.category, self.channel, self.department,
-            self.product_line, self.vendor, self.customer_tier, self.assignee,
+            self.priority,
+            self.category,
+            self.channel,
+            self.department,
+            self.product_line,
+            self.vendor,
+            self.customer_tier,
+            self.assignee,
         )
 
     @property
     def at_risk_metrics(self) -> list[str]:
         """Metrics warned but not breached whose clock still runs (tickets at risk)."""
         return [
-            c.metric for c in self.clocks.values()
-            if c.state == RUNNING and c.fired & WARN and not c.fired & BREACH
+            c.metric for c in self.clocks.values() if c.state == RUNNING and c.fired & WARN and not c.fired & BREACH
         ]
 
     @property
@@ -160,20 +166,53 @@ class TicketState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "t": self.ticket_id, "c": self.created_at, "l": self.last_at, "p": self.priority,
-            "cat": self.category, "ch": self.channel, "d": self.department, "pl": self.product_line,
-            "v": self.vendor, "tier": self.customer_tier, "a": self.assignee, "s": self.status,
-            "k": [c.to_list() for c in self.clocks.values()], "seen": self.seen, "pend": self.pending,
-            "n": self.complaints, "ra": self.resolved_at, "ca": self.closed_at,
-            "sd": self.survey_done, "fd": self.followup_done, "part": self.partition,
+            "t": self.ticket_id,
+            "c": self.created_at,
+            "l": self.last_at,
+            "p": self.priority,
+            "cat": self.category,
+            "ch": self.channel,
+            "d": self.department,
+            "pl": self.product_line,
+            "v": self.vendor,
+            "tier": self.customer_tier,
+            "a": self.assignee,
+            "s": self.status,
+            "k": [c.to_list() for c in self.clocks.values()],
+            "seen": self.seen,
+            "pend": self.pending,
+            "n": self.complaints,
+            "ra": self.resolved_at,
+            "ca": self.closed_at,
+            "sd": self.survey_done,
+            "fd": self.followup_done,
+            "part": self.partition,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TicketState:
         clocks = {c[0]: Clock.from_list(c) for c in d["k"]}
         return cls(
-            d["t"], d["c"], d["l"], d["p"], d["cat"], d["ch"], d["d"], d["pl"], d["v"], d["tier"],
-            d["a"], d["s"], clocks, d["seen"], d["pend"], d["n"], d["ra"], d["ca"], d["sd"], d["fd"],
+            d["t"],
+            d["c"],
+            d["l"],
+            d["p"],
+            d["cat"],
+            d["ch"],
+            d["d"],
+            d["pl"],
+            d["v"],
+            d["tier"],
+            d["a"],
+            d["s"],
+            clocks,
+            d["seen"],
+            d["pend"],
+            d["n"],
+            d["ra"],
+            d["ca"],
+            d["sd"],
+            d["fd"],
             d.get("part"),
         )
 
@@ -208,15 +247,23 @@ class SlaEngine:
         # a log line and a metric; `policy check` lists them up front).
         self.missing_calendar_years: set[tuple[str, int]] = set()
         self._checked_years: set[int] = set()
+        self._threshold_cache: dict[tuple[str, float], list[tuple[int, str, int | None, float]]] = {}
 
     # ------------------------------------------------------------------ thresholds
     def _thresholds(self, clock: Clock) -> list[tuple[int, str, int | None, float]]:
-        t = clock.target
+        # Called for every clock on every event and tick: memoised per (metric, target).
+        key = (clock.metric, clock.target)
+        cached = self._threshold_cache.get(key)
+        if cached is None:
+            cached = self._threshold_cache[key] = self._make_thresholds(clock.metric, clock.target)
+        return cached
+
+    def _make_thresholds(self, metric: str, t: float) -> list[tuple[int, str, int | None, float]]:
         out: list[tuple[int, str, int | None, float]] = [
             (WARN, KIND_WARNING, None, _num(self.policy.warn_fraction * t)),
             (BREACH, KIND_BREACHED, None, t),
         ]
-        if clock.metric != COMPLAINT:
+        if metric != COMPLAINT:
             for level, at in self._ladder:
                 out.append((ESC1 if level == 1 else ESC2, KIND_ESCALATED, level, _num(at * t)))
         out.sort(key=lambda x: x[3])  # stable: warning, breach, level 1, level 2 on ties
@@ -224,28 +271,51 @@ class SlaEngine:
 
     def _target(self, state: TicketState, metric: str) -> Target:
         return self.policy.target_for(
-            metric, state.priority, customer_tier=state.customer_tier, category=state.category,
-            channel=state.channel, department=state.department,
+            metric,
+            state.priority,
+            customer_tier=state.customer_tier,
+            category=state.category,
+            channel=state.channel,
+            department=state.department,
         )
 
-    def _alert(self, state: TicketState, clock: Clock, kind: str, level: int | None,
-               fired_at: float, elapsed: float) -> Alert:
+    def _alert(
+        self, state: TicketState, clock: Clock, kind: str, level: int | None, fired_at: float, elapsed: float
+    ) -> Alert:
         deadline = clock.deadline
         if deadline is None and clock.state == RUNNING and clock.acc < clock.target:
             deadline = self._cals[clock.calendar].add(clock.since, clock.target - clock.acc)
         return Alert(
             alert_id=alert_id_for(state.ticket_id, clock.metric, kind, level),
-            kind=kind, ticket_id=state.ticket_id, metric=clock.metric, level=level,
-            priority=state.priority, department=state.department, assignee=state.assignee,
-            deadline=deadline, fired_at=fired_at, elapsed_seconds=elapsed,
-            target_seconds=clock.target, calendar=clock.calendar, category=state.category,
+            kind=kind,
+            ticket_id=state.ticket_id,
+            metric=clock.metric,
+            level=level,
+            priority=state.priority,
+            department=state.department,
+            assignee=state.assignee,
+            deadline=deadline,
+            fired_at=fired_at,
+            elapsed_seconds=elapsed,
+            target_seconds=clock.target,
+            calendar=clock.calendar,
+            category=state.category,
             channel=state.channel,
             escalate_to=self.policy.route(state.department, level) if level else None,
             tz=self._tz,
         )
 
-    def _fire(self, state: TicketState, clock: Clock, bit: int, kind: str, level: int | None,
-              fired_at: float, elapsed: float, alerts: list[Alert]) -> None:
+    def _fire(
+        self,
+        state: TicketState,
+        clock: Clock,
+        bit: int,
+        kind: str,
+        level: int | None,
+        fired_at: float,
+        elapsed: float,
+        alerts: list[Alert],
+    ) -> None:
         clock.fired |= bit
         if bit == BREACH:
             clock.deadline = fired_at
@@ -254,13 +324,15 @@ class SlaEngine:
     def _note_year(self, cal: BusinessCalendar, t: float) -> None:
         if cal.always_open:
             return
-        year = int(t // 31_556_952) + 1970  # approximate year is enough to trigger the check
+        year = int(t // 31_556_952) + 1970  # cheap guess; the exact year is checked below
         if year in self._checked_years:
             return
         self._checked_years.add(year)
-        for name, c in self._cals.items():
-            for y in c.missing_years(year - 1, year + 1):
-                self.missing_calendar_years.add((name, y))
+        exact = datetime.fromtimestamp(t, UTC).year
+        for y in {exact, year}:
+            for name, c in self._cals.items():
+                for missing in c.missing_years(y, y):
+                    self.missing_calendar_years.add((name, missing))
 
     # ------------------------------------------------------------------ time
     def next_due(self, state: TicketState) -> float | None:
@@ -451,9 +523,15 @@ class SlaEngine:
         if clock is not None and clock.state != STOPPED:
             self._stop(clock, t)
             fc = ev.get("first_contact")
-            self._obs(out, state, "resolved", t, value=clock.acc,
-                      ok=clock.acc <= clock.target and not clock.fired & BREACH,
-                      first_contact=fc if isinstance(fc, bool) else None)
+            self._obs(
+                out,
+                state,
+                "resolved",
+                t,
+                value=clock.acc,
+                ok=clock.acc <= clock.target and not clock.fired & BREACH,
+                first_contact=fc if isinstance(fc, bool) else None,
+            )
         self._stop_complaint(state, t)
         state.status = "resolved"
         state.resolved_at = t
@@ -498,8 +576,7 @@ class SlaEngine:
     def _on_followup(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
         state.followup_done = True
         sat = ev.get("satisfied")
-        self._obs(out, state, "followup", t, ok=sat if isinstance(sat, bool) else None,
-                  method=ev.data["method"])
+        self._obs(out, state, "followup", t, ok=sat if isinstance(sat, bool) else None, method=ev.data["method"])
 
     # ------------------------------------------------------------------ housekeeping
     def expired(self, state: TicketState, now: float) -> bool:
@@ -507,8 +584,9 @@ class SlaEngine:
         keep = self.retention_seconds
         if state.created_at is None:
             return state.last_at is not None and now - state.last_at > keep
-        done_at = state.closed_at if state.status == "closed" else (
-            state.resolved_at if state.status == "resolved" else None)
+        done_at = (
+            state.closed_at if state.status == "closed" else (state.resolved_at if state.status == "resolved" else None)
+        )
         return done_at is not None and now - done_at > keep and self.next_due(state) is None
 
     def followups(self, state: TicketState, now: float) -> Iterable[tuple[str, str]]:

@@ -141,9 +141,7 @@ def parse_timestamp(value: Any, field: str = "occurred_at") -> float:
         msg = f"field {field!r} is not a valid RFC 3339 timestamp: {_show(value)}"
         raise _fail("bad_timestamp", field, msg) from None
     if dt.tzinfo is None:
-        msg = (
-            f"field {field!r} has no UTC offset: {_show(value)}; add one, e.g. +08:00 or Z"
-        )
+        msg = f"field {field!r} has no UTC offset: {_show(value)}; add one, e.g. +08:00 or Z"
         raise _fail("bad_timestamp", field, msg)
     ts = dt.timestamp()
     return int(ts) if dt.microsecond == 0 else ts

@@ -39,7 +39,9 @@ METRICS = ("response", "resolution")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OVERRIDE_KEYS = ("customer_tier", "category", "priority", "channel", "department")
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$"
+)
 _INTERVAL = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 
 
@@ -101,9 +103,7 @@ class Policy:
     escalation: list[EscalationLevel]
     routing_default: dict[int, Contact]
     routing_departments: dict[str, dict[int, Contact]]
-    _cache: dict[tuple[str, str, str | None, str | None, str | None, str | None], Target] = field(
-        default_factory=dict
-    )
+    _cache: dict[tuple[str, str, str | None, str | None, str | None, str | None], Target] = field(default_factory=dict)
 
     def target_for(
         self,
@@ -155,9 +155,7 @@ class Policy:
     def calendar_warnings(self, first_year: int, last_year: int) -> list[tuple[str, int]]:
         """(calendar, year) pairs a holiday preset lacks with no explicit list given."""
         return [
-            (name, year)
-            for name, cal in self.calendars.items()
-            for year in cal.missing_years(first_year, last_year)
+            (name, year) for name, cal in self.calendars.items() for year in cal.missing_years(first_year, last_year)
         ]
 
 
@@ -188,16 +186,35 @@ class _Problems:
         self.items.append(PolicyProblem(self.source, key, problem, fix))
 
 
-def parse_policy(text: str, source: str = "<policy>") -> Policy:  # noqa: C901 - one validation pass
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
     problems = _Problems(source)
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError([PolicyProblem(source, "(file)", f"not valid YAML: {exc}", "fix the YAML syntax")]) from None
     if not isinstance(doc, dict):
-        raise PolicyError([PolicyProblem(source, "(top level)", "must be a mapping", "start from `slawatch policy check` of the default policy")])
+        raise PolicyError(
+            [
+                PolicyProblem(
+                    source,
+                    "(top level)",
+                    "must be a mapping",
+                    "start from `slawatch policy check` of the default policy",
+                )
+            ]
+        )
 
-    known = {"version", "display_timezone", "warn_fraction", "calendars", "targets", "complaint", "overrides", "escalation", "routing"}
+    known = {
+        "version",
+        "display_timezone",
+        "warn_fraction",
+        "calendars",
+        "targets",
+        "complaint",
+        "overrides",
+        "escalation",
+        "routing",
+    }
     for k in doc:
         if k not in known:
             problems.add(str(k), "unknown key", f"remove it; known keys: {', '.join(sorted(known))}")
@@ -239,7 +256,9 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:  # noqa: C901 -
     if isinstance(complaint_raw, dict):
         complaint = _target(complaint_raw.get("target"), "complaint.target", calendars, problems)
     else:
-        problems.add("complaint", "must be a mapping with a target", "complaint: {target: {duration: 48h, calendar: 24x7}}")
+        problems.add(
+            "complaint", "must be a mapping with a target", "complaint: {target: {duration: 48h, calendar: 24x7}}"
+        )
 
     overrides = _overrides(doc.get("overrides") or [], calendars, problems)
     escalation = _escalation(doc.get("escalation"), problems)
@@ -329,13 +348,19 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
         weekly: dict[int, list[tuple[str, str]]] = {}
         hours = spec.get("hours", {"mon-fri": ["09:00-18:00"]})
         if not isinstance(hours, dict) or not hours:
-            problems.add(f"{key}.hours", "must map weekdays to intervals", 'e.g. hours: {mon-fri: ["09:00-12:00", "13:00-18:00"]}')
+            problems.add(
+                f"{key}.hours",
+                "must map weekdays to intervals",
+                'e.g. hours: {mon-fri: ["09:00-12:00", "13:00-18:00"]}',
+            )
             continue
         ok = True
         for days, intervals in hours.items():
             idx = _weekday_keys(str(days))
             if idx is None:
-                problems.add(f"{key}.hours.{days}", "unknown weekday or range", "use mon..sun, a range like mon-fri, or weekdays")
+                problems.add(
+                    f"{key}.hours.{days}", "unknown weekday or range", "use mon..sun, a range like mon-fri, or weekdays"
+                )
                 ok = False
                 continue
             if not isinstance(intervals, list):
@@ -346,12 +371,18 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
             for j, iv in enumerate(intervals):
                 m = _INTERVAL.match(str(iv).strip())
                 if not m:
-                    problems.add(f"{key}.hours.{days}[{j}]", f"not an interval: {iv!r}", "write HH:MM-HH:MM, e.g. 09:00-18:00")
+                    problems.add(
+                        f"{key}.hours.{days}[{j}]", f"not an interval: {iv!r}", "write HH:MM-HH:MM, e.g. 09:00-18:00"
+                    )
                     ok = False
                     continue
                 h1, m1, h2, m2 = (int(x) for x in m.groups())
                 if not (0 <= h1 * 60 + m1 < h2 * 60 + m2 <= 24 * 60) or m1 >= 60 or m2 >= 60:
-                    problems.add(f"{key}.hours.{days}[{j}]", f"interval {iv!r} is empty or out of the day", "start must be before end, within 00:00-24:00")
+                    problems.add(
+                        f"{key}.hours.{days}[{j}]",
+                        f"interval {iv!r} is empty or out of the day",
+                        "start must be before end, within 00:00-24:00",
+                    )
                     ok = False
                     continue
                 parsed.append((f"{h1:02d}:{m1:02d}", f"{h2:02d}:{m2:02d}"))
@@ -363,7 +394,9 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
             ok = False
         wdh = spec.get("working_day_hours")
         if wdh is not None and (isinstance(wdh, bool) or not isinstance(wdh, int | float) or not 0 < wdh <= 24):
-            problems.add(f"{key}.working_day_hours", f"must be hours in (0, 24], got {wdh!r}", "e.g. working_day_hours: 9")
+            problems.add(
+                f"{key}.working_day_hours", f"must be hours in (0, 24], got {wdh!r}", "e.g. working_day_hours: 9"
+            )
             ok = False
         holidays = _dates(spec.get("holidays"), f"{key}.holidays", problems)
         workdays = _dates(spec.get("workdays"), f"{key}.workdays", problems)
@@ -391,7 +424,9 @@ def _target(raw: Any, key: str, cals: Mapping[str, BusinessCalendar], problems: 
     if cal_name is None:
         problems.add(f"{key}.calendar", "missing", f"name one of the calendars: {', '.join(cals) or '(none defined)'}")
     elif cal is None:
-        problems.add(f"{key}.calendar", f"unknown calendar {cal_name!r}", f"use one of: {', '.join(cals) or '(none defined)'}")
+        problems.add(
+            f"{key}.calendar", f"unknown calendar {cal_name!r}", f"use one of: {', '.join(cals) or '(none defined)'}"
+        )
     for k in raw:
         if k not in ("duration", "working_days", "calendar"):
             problems.add(f"{key}.{k}", "unknown key", fix)
@@ -401,7 +436,9 @@ def _target(raw: Any, key: str, cals: Mapping[str, BusinessCalendar], problems: 
     if "duration" in raw:
         secs = parse_duration(raw["duration"])
         if secs is None:
-            problems.add(f"{key}.duration", f"not a duration: {raw['duration']!r}", "e.g. 30m, 4h, 1h30m, 2d or seconds")
+            problems.add(
+                f"{key}.duration", f"not a duration: {raw['duration']!r}", "e.g. 30m, 4h, 1h30m, 2d or seconds"
+            )
             return None
         source = f"{raw['duration']}"
     else:
@@ -436,12 +473,18 @@ def _overrides(raw: Any, cals: Mapping[str, BusinessCalendar], problems: _Proble
             when[str(k)] = str(v)
         factor = item.get("factor")
         if factor is not None and (isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0):
-            problems.add(f"{key}.factor", f"must be a positive number, got {factor!r}", "e.g. factor: 0.5 halves the targets")
+            problems.add(
+                f"{key}.factor", f"must be a positive number, got {factor!r}", "e.g. factor: 0.5 halves the targets"
+            )
             factor = None
         targets: dict[str, Target] = {}
         raw_t = item.get("targets") or {}
         if not isinstance(raw_t, dict):
-            problems.add(f"{key}.targets", "must map metric to target", "e.g. targets: {resolution: {working_days: 2, calendar: business}}")
+            problems.add(
+                f"{key}.targets",
+                "must map metric to target",
+                "e.g. targets: {resolution: {working_days: 2, calendar: business}}",
+            )
             raw_t = {}
         for metric, spec in raw_t.items():
             if metric not in METRICS:
@@ -461,7 +504,11 @@ def _escalation(raw: Any, problems: _Problems) -> list[EscalationLevel]:
         return [EscalationLevel(1, 1.0, "department_supervisor"), EscalationLevel(2, 1.5, "after_sales_director")]
     levels: list[EscalationLevel] = []
     if not isinstance(raw, list) or not raw:
-        problems.add("escalation", "must be a non-empty list of levels", "e.g. - {level: 1, at: 1.0, role: department_supervisor}")
+        problems.add(
+            "escalation",
+            "must be a non-empty list of levels",
+            "e.g. - {level: 1, at: 1.0, role: department_supervisor}",
+        )
         return levels
     for i, item in enumerate(raw):
         key = f"escalation[{i}]"
@@ -473,7 +520,11 @@ def _escalation(raw: Any, problems: _Problems) -> list[EscalationLevel]:
             problems.add(f"{key}.level", f"must be 1 or 2, got {lvl!r}", "the ladder has two levels")
             continue
         if isinstance(at, bool) or not isinstance(at, int | float) or at < 1:
-            problems.add(f"{key}.at", f"must be a fraction of the target >= 1.0, got {at!r}", "level 1 at 1.0 (breach), level 2 at 1.5")
+            problems.add(
+                f"{key}.at",
+                f"must be a fraction of the target >= 1.0, got {at!r}",
+                "level 1 at 1.0 (breach), level 2 at 1.5",
+            )
             continue
         if not isinstance(role, str) or not role:
             problems.add(f"{key}.role", "missing", "e.g. role: department_supervisor")
@@ -487,7 +538,9 @@ def _escalation(raw: Any, problems: _Problems) -> list[EscalationLevel]:
 def _contacts(raw: Any, key: str, escalation: list[EscalationLevel], problems: _Problems) -> dict[int, Contact]:
     out: dict[int, Contact] = {}
     if not isinstance(raw, dict):
-        problems.add(key, "must map level (1, 2) to {name, contact}", "e.g. 1: {name: 张三, contact: zhangsan@example.com}")
+        problems.add(
+            key, "must map level (1, 2) to {name, contact}", "e.g. 1: {name: 张三, contact: zhangsan@example.com}"
+        )
         return out
     roles = {e.level: e.role for e in escalation}
     for lvl, spec in raw.items():
@@ -505,7 +558,9 @@ def _contacts(raw: Any, key: str, escalation: list[EscalationLevel], problems: _
     return out
 
 
-def _routing(raw: Any, escalation: list[EscalationLevel], problems: _Problems) -> tuple[dict[int, Contact], dict[str, dict[int, Contact]]]:
+def _routing(
+    raw: Any, escalation: list[EscalationLevel], problems: _Problems
+) -> tuple[dict[int, Contact], dict[str, dict[int, Contact]]]:
     if not isinstance(raw, dict):
         problems.add("routing", "must be a mapping with default and departments", "see the default policy")
         return {}, {}

@@ -33,12 +33,20 @@ def check(path: str | None, now: datetime | None = None) -> tuple[int, list[str]
     return 0, lines
 
 
-def explain(policy: Policy, created: float, priority: str, *, category: str = "other",
-            customer_tier: str = "standard", department: str | None = None) -> list[str]:
+def explain(
+    policy: Policy,
+    created: float,
+    priority: str,
+    *,
+    category: str = "other",
+    customer_tier: str = "standard",
+    department: str | None = None,
+) -> list[str]:
     """Deadlines, warning and escalation instants of a new ticket, and why."""
     tz = policy.display_timezone
-    state = TicketState("explain", priority=priority, category=category,
-                        customer_tier=customer_tier, department=department)
+    state = TicketState(
+        "explain", priority=priority, category=category, customer_tier=customer_tier, department=department
+    )
     engine = SlaEngine(policy)
     fmt = lambda ts: format_instant(ts, tz)  # noqa: E731
     lines = [f"ticket created {fmt(created)}, priority {priority}, category {category}, tier {customer_tier}"]
@@ -49,8 +57,11 @@ def explain(policy: Policy, created: float, priority: str, *, category: str = "o
         lines.append(f"{metric}: target {target.seconds:g} s ({target.source})")
         marks = [("warning", policy.warn_fraction * target.seconds)]
         marks.append(("deadline (breach, escalation level 1)", target.seconds))
-        marks += [(f"escalation level {lv.level} ({lv.role})", lv.at * target.seconds)
-                  for lv in policy.escalation if lv.level != 1 or lv.at != 1.0]
+        marks += [
+            (f"escalation level {lv.level} ({lv.role})", lv.at * target.seconds)
+            for lv in policy.escalation
+            if lv.level != 1 or lv.at != 1.0
+        ]
         last = created
         for label, secs in marks:
             at = cal.add(created, secs)
@@ -61,8 +72,9 @@ def explain(policy: Policy, created: float, priority: str, *, category: str = "o
             lines += [f"    {line}" for line in cal.explain(created, last)]
         else:
             lines.append(f"  calendar {cal.name} counts every second (24x7)")
-    for name, year in policy.calendar_warnings(datetime.fromtimestamp(created, UTC).year,
-                                               datetime.fromtimestamp(created, UTC).year):
+    for name, year in policy.calendar_warnings(
+        datetime.fromtimestamp(created, UTC).year, datetime.fromtimestamp(created, UTC).year
+    ):
         lines.append(f"warning: calendar {name}: no holiday data for {year}; plain weekdays assumed")
     return lines
 
@@ -78,7 +90,13 @@ def main(args: argparse.Namespace) -> int:
         created = parse_timestamp(args.created, "--created")
     except InvalidEvent as exc:
         raise SlawatchError(str(exc)) from None
-    for line in explain(policy, created, args.priority, category=args.category,
-                        customer_tier=args.customer_tier, department=args.department):
+    for line in explain(
+        policy,
+        created,
+        args.priority,
+        category=args.category,
+        customer_tier=args.customer_tier,
+        department=args.department,
+    ):
         print(line)
     return 0

@@ -6,11 +6,11 @@ Mon-Fri 09:00-18:00 Asia/Shanghai.
 
 from __future__ import annotations
 
+from sla_scenarios import created, ev, run, signals
+
 from slawatch.sla.engine import SlaEngine, TicketState
 from slawatch.sla.events import parse_event
 from slawatch.sla.policy import load_policy
-
-from sla_scenarios import created, ev, run, signals
 
 
 def test_unanswered_normal_ticket_warns_breaches_and_escalates_on_business_time() -> None:
@@ -32,20 +32,19 @@ def test_response_clock_skips_the_night_and_the_weekend() -> None:
 
 
 def test_response_at_exactly_the_deadline_meets_it() -> None:
-    alerts = run([created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 14:00")],
-                 until="2026-11-16 18:00")
+    alerts = run([created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 14:00")], until="2026-11-16 18:00")
     assert signals(alerts) == [("warning", "response", None, "2026-11-16 13:12")]
 
 
 def test_response_before_the_warning_fires_nothing() -> None:
-    alerts = run([created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 11:00")],
-                 until="2026-11-16 18:00")
+    alerts = run([created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 11:00")], until="2026-11-16 18:00")
     assert alerts == []
 
 
 def test_threshold_at_an_event_instant_still_fires_when_the_clock_keeps_running() -> None:
-    alerts = run([created("2026-11-16 10:00"), ev("ticket.assigned", "2026-11-16 13:12", assignee="a")],
-                 until="2026-11-16 13:30")
+    alerts = run(
+        [created("2026-11-16 10:00"), ev("ticket.assigned", "2026-11-16 13:12", assignee="a")], until="2026-11-16 13:30"
+    )
     assert signals(alerts) == [("warning", "response", None, "2026-11-16 13:12")]
 
 
@@ -97,7 +96,10 @@ def test_priority_raised_past_the_new_target_breaches_at_once() -> None:
 
 
 def test_priority_change_keeps_elapsed_time_and_moves_the_deadline() -> None:
-    events = [created("2026-11-16 09:00", "urgent"), ev("ticket.priority_changed", "2026-11-16 09:30", priority="normal")]
+    events = [
+        created("2026-11-16 09:00", "urgent"),
+        ev("ticket.priority_changed", "2026-11-16 09:30", priority="normal"),
+    ]
     alerts = run(events, until="2026-11-16 13:00")
     assert signals(alerts) == [
         ("warning", "response", None, "2026-11-16 12:12"),
@@ -110,7 +112,7 @@ def test_reopen_restarts_resolution_where_it_stopped_without_resending_signals()
     events = [
         created("2026-11-16 09:00", "urgent"),
         ev("ticket.responded", "2026-11-16 09:05"),
-        ev("ticket.resolved", "2026-11-19 10:00"),   # 27 h + 1 h: breached on Thu 09:00
+        ev("ticket.resolved", "2026-11-19 10:00"),  # 27 h + 1 h: breached on Thu 09:00
         ev("ticket.reopened", "2026-11-19 11:00"),
     ]
     alerts = run(events, until="2026-11-19 18:00")
