@@ -48,7 +48,10 @@ def explain(
         "explain", priority=priority, category=category, customer_tier=customer_tier, department=department
     )
     engine = SlaEngine(policy)
-    fmt = lambda ts: format_instant(ts, tz)  # noqa: E731
+
+    def fmt(ts: float) -> str:
+        return format_instant(ts, tz)
+
     lines = [f"ticket created {fmt(created)}, priority {priority}, category {category}, tier {customer_tier}"]
     for metric in METRICS:
         target = engine._target(state, metric)

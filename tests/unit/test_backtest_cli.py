@@ -1,0 +1,105 @@
+"""`slawatch backtest`: alert records, ordering, --until, invalid lines and the summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from slawatch.cli import main
+from sla_scenarios import created, ev
+
+
+def write_events(path: Path, lines: list[object]) -> Path:
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def read_alerts(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_alerts_are_written_as_records_in_fired_at_order(tmp_path: Path) -> None:
+    events = write_events(
+        tmp_path / "e.jsonl",
+        [
+            created("2026-11-16 10:00", ticket="A"),
+            created("2026-11-16 09:00", "urgent", ticket="B"),
+            ev("ticket.assigned", "2026-11-16 18:30", ticket="A", assignee="li"),
+        ],
+    )
+    out = tmp_path / "alerts.jsonl"
+    assert main(["backtest", str(events), "--output", str(out), "--quiet"]) == 0
+    alerts = read_alerts(out)
+    fired = [a["fired_at"] for a in alerts]
+    assert fired == sorted(fired)
+    first = alerts[0]
+    assert first["ticket_id"] == "B" and first["kind"] == "sla.warning" and first["level"] is None
+    assert first["fired_at"] == "2026-11-16T09:48:00+08:00"
+    assert {
+        "alert_id",
+        "kind",
+        "ticket_id",
+        "metric",
+        "level",
+        "priority",
+        "department",
+        "assignee",
+        "deadline",
+        "fired_at",
+        "elapsed_seconds",
+        "target_seconds",
+    } <= set(first)
+    esc = [a for a in alerts if a["kind"] == "sla.escalated"]
+    assert esc and all(isinstance(a["escalate_to"], dict) for a in esc)
+
+
+def test_until_advances_the_clock_and_fires_thresholds_at_or_before_it(tmp_path: Path) -> None:
+    events = write_events(tmp_path / "e.jsonl", [created("2026-11-16 10:00")])
+    out = tmp_path / "a.jsonl"
+    main(["backtest", str(events), "-o", str(out), "--quiet"])
+    assert read_alerts(out) == []
+    main(["backtest", str(events), "-o", str(out), "--quiet", "--until", "2026-11-16T14:00:00+08:00"])
+    assert [a["kind"] for a in read_alerts(out)] == ["sla.warning", "sla.breached", "sla.escalated"]
+
+
+def test_invalid_lines_are_reported_with_line_numbers_and_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = write_events(
+        tmp_path / "e.jsonl",
+        [
+            created("2026-11-16 10:00"),
+            "{oops",
+            {"event_id": "x", "type": "ticket.created", "ticket_id": "T9", "occurred_at": "2026-11-16T10:00:00"},
+            ev("ticket.responded", "2026-11-16 15:00"),
+        ],
+    )
+    out = tmp_path / "a.jsonl"
+    assert main(["backtest", str(events), "-o", str(out), "--summary", str(tmp_path / "s.json")]) == 0
+    err = capsys.readouterr().err
+    assert "line 2: skipped: invalid_json" in err and "line 3: skipped: bad_timestamp" in err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["invalid"] == 2 and summary["applied"] == 2
+    assert summary["clocks"]["response"]["normal"] == {"stopped": 1, "late": 1, "breach_rate": 1.0}
+    assert [a["kind"] for a in read_alerts(out)] == ["sla.warning", "sla.breached", "sla.escalated"]
+
+
+def test_summary_goes_to_stderr_without_summary_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = write_events(tmp_path / "e.jsonl", [created("2026-11-16 10:00")])
+    main(["backtest", str(events), "-o", str(tmp_path / "a.jsonl")])
+    assert json.loads(capsys.readouterr().err)["tickets_created"] == 1
+
+
+def test_events_can_come_from_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    import io
+    import sys
+
+    data = (json.dumps(created("2026-11-16 10:00")) + "\n").encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert main(["backtest", "-", "--quiet", "--until", "2026-11-16T13:30:00+08:00"]) == 0
+    out = capsysbinary.readouterr().out.decode().splitlines()
+    assert [json.loads(x)["kind"] for x in out] == ["sla.warning"]
