@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from sla_scenarios import created, ev
 
 from slawatch.cli import main
-from sla_scenarios import created, ev
 
 
 def write_events(path: Path, lines: list[object]) -> Path:
