@@ -244,6 +244,8 @@ class TokenBucket:
     rates (5/s) still come out evenly spaced.
     """
 
+    MIN_SLEEP = 0.002
+
     def __init__(
         self,
         rate: float,
@@ -266,7 +268,9 @@ class TokenBucket:
         self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
         self._last = now
         if self.tokens < 1:
-            self._sleep((1 - self.tokens) / self.rate)
+            # Sleep at least 2 ms: shorter sleeps overshoot anyway, and at high rates this
+            # refills a batch of tokens instead of paying one sleep per message.
+            self._sleep(max((1 - self.tokens) / self.rate, self.MIN_SLEEP))
             now = self._clock()
             self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
             self._last = now
@@ -373,19 +377,19 @@ def _open(path: Path) -> tuple[IO[bytes], int | None]:
     return path.open("rb"), path.stat().st_size
 
 
-def main(args: argparse.Namespace, settings: Settings) -> int:
-    """Replay ``args.file``; 0 when every good line was delivered, else 1."""
+def main(args: argparse.Namespace, settings: Settings, *, producer: Producer | None = None) -> int:
+    """Replay ``args.file``; 0 when every good line was delivered, else 1.
+
+    ``producer`` replaces the Kafka producer (and topic creation) in tests.
+    """
     path: Path = args.file
     fmt = detect_format(path, args.format)
+    topic = settings.topic_events
     try:
         stream, size = _open(path)
     except OSError as exc:
         print(f"replay: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 1
-    from slawatch.streams.clients import make_producer  # kafka only when needed
-    from slawatch.streams.topics import ensure_topics
-
-    topic = settings.topic_events
     progress = None if args.no_progress else ProgressBar(sys.stderr, size)
     try:
         with stream:
@@ -397,12 +401,10 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
                 lines: Iterator[Line] = csv_lines(stream, encoding)
             else:
                 lines = jsonl_lines(stream)
-            ensure_topics(settings, names=[topic])
-            producer = make_producer(settings, linger_ms=20)
-            try:
+            if producer is not None:
                 report = publish(lines, producer, topic, rate=args.rate, progress=progress)
-            finally:
-                producer.close()
+            else:
+                report = _publish_to_kafka(settings, lines, rate=args.rate, progress=progress)
     except CsvMappingError as exc:
         print(f"replay: {path}: {exc}", file=sys.stderr)
         return 1
@@ -411,3 +413,17 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(report.summary(str(path), topic), file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _publish_to_kafka(
+    settings: Settings, lines: Iterable[Line], *, rate: float | None, progress: ProgressBar | None
+) -> ReplayReport:
+    from slawatch.streams.clients import make_producer  # kafka only when needed
+    from slawatch.streams.topics import ensure_topics
+
+    ensure_topics(settings, names=[settings.topic_events])
+    producer = make_producer(settings, linger_ms=20)
+    try:
+        return publish(lines, producer, settings.topic_events, rate=rate, progress=progress)
+    finally:
+        producer.close()
