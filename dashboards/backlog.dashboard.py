@@ -40,8 +40,8 @@ panels = [
         stat(
             "Open tickets 未结工单",
             [(f"sum({sel(OPEN)})", "open")],
-            description="Tickets not closed (open, in progress, waiting for the customer,"
-            " resolved awaiting close), summed across workers.",
+            description="Tickets not resolved or closed (open, in progress, waiting for the"
+            " customer), summed across workers.",
         ),
         4,
         5,
@@ -102,7 +102,7 @@ panels = [
             "Open by status 按状态",
             [(f"sum by (status) ({sel(OPEN)})", "{{status}}")],
             description="待处理 open / 处理中 in_progress / waiting_customer (resolution clock"
-            " paused) / resolved not yet closed.",
+            " paused).",
             stacked=True,
         ),
         12,

@@ -178,12 +178,14 @@ def ratio(
     """``increase(num) / increase(den)`` summed ``by``; no value when the denominator is 0.
 
     ``num``/``den`` are ``(metric, extra matcher)``. Both sides are filtered on the
-    dimensions they share (none when ``filtered`` is false).
+    dimensions they share (none when ``filtered`` is false). A group whose numerator
+    has no series (a department with no on-time resolution at all) reads 0, not
+    "no data": the numerator falls back to ``denominator * 0``.
     """
     shared = dims_of(num[0], den[0]) if filtered else frozenset()
     top = inc(num[0], num[1], by=by, window=window, dims=shared)
     bottom = inc(den[0], den[1], by=by, window=window, dims=shared)
-    return f"{top} / ({bottom} > 0)"
+    return f"({top} or {bottom} * 0) / ({bottom} > 0)"
 
 
 def quantile(q: float, histogram: str, *, by: str = "", window: str = "$__rate_interval") -> str:
