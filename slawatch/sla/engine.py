@@ -101,6 +101,9 @@ class Clock:
     calendar: str
     fired: int = 0
     deadline: float | None = None  # recorded when the breach fires
+    # Memo of the next unfired threshold (instant, bit, kind, level, elapsed); None =
+    # stale. Every change to the fields above resets it; it is never serialised.
+    nx: tuple[float, int, str, int | None, float] | tuple[()] | None = field(default=None, compare=False, repr=False)
 
     def to_list(self) -> list[Any]:
         return [self.metric, self.state, self.acc, self.since, self.target, self.calendar, self.fired, self.deadline]
@@ -135,19 +138,23 @@ class TicketState:
     survey_done: bool = False
     followup_done: bool = False
     partition: int | None = None
+    dims_memo: Dimensions | None = field(default=None, compare=False, repr=False)
 
     @property
     def dims(self) -> Dimensions:
-        return Dimensions(
-            self.priority,
-            self.category,
-            self.channel,
-            self.department,
-            self.product_line,
-            self.vendor,
-            self.customer_tier,
-            self.assignee,
-        )
+        dims = self.dims_memo
+        if dims is None:
+            dims = self.dims_memo = Dimensions(
+                self.priority,
+                self.category,
+                self.channel,
+                self.department,
+                self.product_line,
+                self.vendor,
+                self.customer_tier,
+                self.assignee,
+            )
+        return dims
 
     @property
     def at_risk_metrics(self) -> list[str]:
@@ -317,6 +324,7 @@ class SlaEngine:
         alerts: list[Alert],
     ) -> None:
         clock.fired |= bit
+        clock.nx = None
         if bit == BREACH:
             clock.deadline = fired_at
         alerts.append(self._alert(state, clock, kind, level, fired_at, elapsed))
@@ -335,20 +343,30 @@ class SlaEngine:
                     self.missing_calendar_years.add((name, missing))
 
     # ------------------------------------------------------------------ time
+    def _next(self, clock: Clock) -> tuple[float, int, str, int | None, float] | tuple[()]:
+        """The clock's next unfired threshold as (instant, bit, kind, level, elapsed), or ()."""
+        nx = clock.nx
+        if nx is None:
+            nx = ()
+            if clock.state == RUNNING:
+                for bit, kind, level, thr in self._thresholds(clock):
+                    if clock.fired & bit:
+                        continue
+                    need = thr - clock.acc
+                    at = clock.since if need <= 0 else self._cals[clock.calendar].add(clock.since, need)
+                    nx = (at, bit, kind, level, thr)
+                    break
+            clock.nx = nx
+        return nx
+
     def next_due(self, state: TicketState) -> float | None:
         """The earliest instant of an unfired threshold of a running clock."""
         best: float | None = None
         for clock in state.clocks.values():
-            if clock.state != RUNNING:
-                continue
-            for bit, _kind, _level, thr in self._thresholds(clock):
-                if clock.fired & bit:
-                    continue
-                need = thr - clock.acc
-                at = clock.since if need <= 0 else self._cals[clock.calendar].add(clock.since, need)
-                if best is None or at < best:
-                    best = at
-                break
+            if clock.state == RUNNING:
+                nx = self._next(clock)
+                if nx and (best is None or nx[0] < best):
+                    best = nx[0]
         return best
 
     def advance(self, state: TicketState, now: float, inclusive: bool = False) -> tuple[list[Alert], list[Observation]]:
@@ -359,20 +377,21 @@ class SlaEngine:
         return alerts, []
 
     def _advance(self, state: TicketState, now: float, inclusive: bool, alerts: list[Alert]) -> None:
+        fired = False
         for clock in state.clocks.values():
             if clock.state != RUNNING:
                 continue
-            cal = self._cals[clock.calendar]
-            for bit, kind, level, thr in self._thresholds(clock):
-                if clock.fired & bit:
-                    continue
-                need = thr - clock.acc
-                at = clock.since if need <= 0 else cal.add(clock.since, need)
+            while True:
+                nx = self._next(clock)
+                if not nx:
+                    break
+                at = nx[0]
                 if at < now or (inclusive and at <= now):
-                    self._fire(state, clock, bit, kind, level, at, max(thr, clock.acc), alerts)
+                    self._fire(state, clock, nx[1], nx[2], nx[3], at, max(nx[4], clock.acc), alerts)
+                    fired = True
                 else:
                     break
-        if len(alerts) > 1:
+        if fired and len(alerts) > 1:
             alerts.sort(key=lambda a: a.fired_at)
 
     def _fire_exceeded(self, state: TicketState, t: float, alerts: list[Alert]) -> None:
@@ -380,20 +399,24 @@ class SlaEngine:
         for clock in state.clocks.values():
             if clock.state != RUNNING:
                 continue
-            for bit, kind, level, thr in self._thresholds(clock):
-                if not clock.fired & bit and thr < clock.acc:
-                    self._fire(state, clock, bit, kind, level, t, clock.acc, alerts)
+            while True:
+                nx = self._next(clock)
+                if not nx or not nx[4] < clock.acc:
+                    break
+                self._fire(state, clock, nx[1], nx[2], nx[3], t, clock.acc, alerts)
 
     # ------------------------------------------------------------------ clocks
     def _catch_up(self, clock: Clock, t: float) -> None:
         if clock.state == RUNNING and t > clock.since:
             clock.acc += self._cals[clock.calendar].elapsed(clock.since, t)
             clock.since = t
+            clock.nx = None
 
     def _stop(self, clock: Clock, t: float) -> None:
         self._catch_up(clock, t)
         clock.state = STOPPED
         clock.since = max(clock.since, t)
+        clock.nx = None
 
     def _start(self, state: TicketState, metric: str, t: float, target: Target) -> Clock:
         clock = Clock(metric, RUNNING, 0, t, target.seconds, target.calendar)
@@ -412,6 +435,7 @@ class SlaEngine:
             self._catch_up(clock, t)
             clock.target = target.seconds
             clock.calendar = target.calendar
+            clock.nx = None
 
     # ------------------------------------------------------------------ events
     def apply(self, state: TicketState | None, event: TicketEvent) -> Outcome:
@@ -452,6 +476,7 @@ class SlaEngine:
         out.observations.append(Observation(kind, state.dims, t, **kw))
 
     def _on_created(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        state.dims_memo = None
         if state.created_at is not None:  # a second ticket.created only fills gaps
             for attr in ("category", "channel", "department", "product_line", "vendor", "customer_tier", "assignee"):
                 if getattr(state, attr) is None and ev.get(attr) is not None:
@@ -473,6 +498,7 @@ class SlaEngine:
         self._obs(out, state, "created", t)
 
     def _on_assigned(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
+        state.dims_memo = None
         state.assignee = ev.data["assignee"]
         if ev.get("department") is not None:
             state.department = ev.get("department")
@@ -505,15 +531,18 @@ class SlaEngine:
             if new == "waiting_customer" and clock.state == RUNNING:
                 self._catch_up(clock, t)
                 clock.state = PAUSED
+                clock.nx = None
             elif prev == "waiting_customer" and new != "waiting_customer" and clock.state == PAUSED:
                 clock.state = RUNNING
                 clock.since = t
+                clock.nx = None
         self._obs(out, state, "status_changed", t)
 
     def _on_priority(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
         if ev.data["priority"] == state.priority:
             return
         state.priority = ev.data["priority"]
+        state.dims_memo = None
         self._retarget(state, t)
         self._obs(out, state, "priority_changed", t)
 
@@ -546,6 +575,7 @@ class SlaEngine:
         if clock is not None and clock.state == STOPPED:
             clock.state = RUNNING
             clock.since = t
+            clock.nx = None
         state.status = "open"
         state.resolved_at = None
         state.closed_at = None
@@ -567,6 +597,7 @@ class SlaEngine:
             return
         clock = self._start(state, COMPLAINT, t, self.policy.complaint)
         clock.fired |= REPEAT_COMPLAINT_ESCALATED
+        clock.nx = None
         out.alerts.append(self._alert(state, clock, KIND_ESCALATED, 2, t, 0))
 
     def _on_survey(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
