@@ -377,7 +377,7 @@ def generate_events(
 
     ``rate`` is the *peak* arrival rate in new tickets per simulated second (weekday
     09:00-11:00 Shanghai); the working-day rhythm scales it down to ~2% at night and
-    ~25% at most on weekends and holidays, so a working day averages about 0.4 x
+    ~25% at most on weekends and holidays, so a working day averages about 0.38 x
     ``rate``. Tickets stop arriving after ``tickets`` of them; every created ticket then
     runs its lifecycle to the end, unless ``until`` (exclusive) cuts the stream first.
     With neither the stream is endless. Pure: nothing but the arguments decides the
