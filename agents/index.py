@@ -79,9 +79,7 @@ class DeadlineIndex:
         for partition, ticket_id, instant in entries:
             if instant is not None and partition in owned:
                 self._live[partition][ticket_id] = instant
-        self._heaps = {
-            p: [(instant, tid) for tid, instant in live.items()] for p, live in self._live.items()
-        }
+        self._heaps = {p: [(instant, tid) for tid, instant in live.items()] for p, live in self._live.items()}
         for heap in self._heaps.values():
             heapq.heapify(heap)
         self._inflight.clear()
@@ -125,16 +123,21 @@ class DeadlineIndex:
         self._heaps[partition] = heap
 
     # --- the timer's side ----------------------------------------------------------------
-    def pop_due(self, now: float) -> list[DueEntry]:
+    def pop_due(self, now: float, ready: Callable[[int], bool] | None = None) -> list[DueEntry]:
         """Entries whose instant is before ``now``; they become in flight.
 
-        Also returns in-flight entries whose tick has not come back within
-        ``resend_after`` seconds, so a lost tick delays an alert but never drops it.
+        ``ready(partition)`` is asked only for partitions with something due; when it
+        says no, that partition's entries wait for a later run (see
+        :class:`~slawatch.agents.barrier.CatchUpBarrier`). Also returns in-flight entries
+        whose tick has not come back within ``resend_after`` seconds, so a lost tick
+        delays an alert but never drops it.
         """
         due: list[DueEntry] = []
         mono = self._monotonic()
         for partition, heap in self._heaps.items():
             live = self._live[partition]
+            if not self._has_due(partition, now) or (ready is not None and not ready(partition)):
+                continue
             while heap and heap[0][0] < now:
                 instant, tid = heapq.heappop(heap)
                 if live.get(tid) != instant:
@@ -149,6 +152,12 @@ class DeadlineIndex:
             self._inflight[tid] = _InFlight(flight.partition, flight.instant, mono)
             due.append(DueEntry(flight.partition, tid, flight.instant))
         return due
+
+    def _has_due(self, partition: int, now: float) -> bool:
+        heap, live = self._heaps[partition], self._live[partition]
+        while heap and live.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)  # drop stale heads so they cannot hold up the barrier
+        return bool(heap) and heap[0][0] < now
 
     # --- introspection ---------------------------------------------------------------------
     def __len__(self) -> int:

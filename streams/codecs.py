@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 
@@ -30,9 +30,9 @@ __all__ = [
     "encode_tick",
 ]
 
-TICK_ADVANCE = "advance"
-TICK_EXPIRE = "expire"
 TickKind = Literal["advance", "expire"]
+TICK_ADVANCE: Final = "advance"
+TICK_EXPIRE: Final = "expire"
 
 
 def _text_or_none(data: bytes) -> str | None:

@@ -1,0 +1,294 @@
+"""The Faust application: one ingest agent, the ticket table, the deadline timer.
+
+Topology (all topics with ``settings.partitions`` partitions, so Faust's assignor
+co-partitions them and partition *n* of every topic lands on the same worker)::
+
+    tickets.events ─┐                      ┌─> sla.alerts          (alert records)
+                    ├─> ingest agent ──────┼─> tickets.events.dlq  (rejected input)
+    slawatch.ticks ─┘   │  ▲               └─> <app>-tickets-changelog, windows
+                        │  └── ticks (same partition) ◄── deadline timer
+                        └── tickets table (changelogged) ──> deadline index (memory)
+
+A single agent consumes both the input and the ticks topic because only stream
+processing can write a table: Faust sends each write to the changelog partition of the
+event being processed, so the tick for a ticket must arrive on the ticket's partition.
+See docs/architecture.md for why, and :mod:`~slawatch.agents.index` and
+:mod:`~slawatch.agents.barrier` for the timer's rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
+
+import faust
+from faust.types import TP
+from mode.types.signals import BaseSignalT
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from slawatch.agents.barrier import CatchUpBarrier
+from slawatch.agents.index import DeadlineIndex
+from slawatch.agents.processor import TicketProcessor
+from slawatch.agents.views import register_views
+from slawatch.agents.windows import Increments, merge
+from slawatch.metrics import LabelBounds, SlaMetrics, build_metrics
+from slawatch.settings import Settings
+from slawatch.sla.alerts import Alert
+from slawatch.sla.engine import SlaEngine
+from slawatch.sla.policy import Policy
+from slawatch.streams.codecs import TICK_EXPIRE, Tick, encode_tick
+
+__all__ = ["SlaWorker", "broker_credentials", "create_app", "create_worker"]
+
+log = logging.getLogger(__name__)
+
+TICKETS_TABLE = "tickets"
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """Faust credentials for ``settings.security_protocol`` (None for PLAINTEXT)."""
+    protocol = settings.security_protocol
+    context: ssl.SSLContext | None = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value() if settings.sasl_password else None,
+            ssl_context=context,
+            mechanism=settings.sasl_mechanism or "PLAIN",
+        )
+    return None
+
+
+class FaustWindows:
+    """:class:`~slawatch.agents.windows.WindowSink` over Faust tumbling-window tables."""
+
+    def __init__(self, tables: Sequence[tuple[int, Any]]) -> None:
+        #: ``(size_seconds, window wrapper)``; the wrapper is relative to the wall clock.
+        self.tables = list(tables)
+
+    def add(self, incs: Increments) -> None:
+        for _size, wrapper in self.tables:
+            for key, add in incs.items():
+                wrapper[key] = merge(wrapper[key].value(), add)
+
+
+@dataclass
+class SlaWorker:
+    """Everything one worker process runs; ``app`` is what Faust's Worker starts."""
+
+    app: faust.App
+    settings: Settings
+    engine: SlaEngine
+    processor: TicketProcessor
+    index: DeadlineIndex
+    barrier: CatchUpBarrier
+    registry: CollectorRegistry
+    metrics: SlaMetrics
+    windows: FaustWindows
+    clock: Callable[[], float] = time.time
+    #: Wall time of the last rebuild of the index (for /sla/health).
+    rebuilt_at: float | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def events_tp(self, partition: int) -> TP:
+        return TP(self.settings.topic_events, partition)
+
+    def active_partitions(self) -> set[int]:
+        """Input partitions this worker actively owns (not standbys)."""
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.settings.topic_events}
+
+
+def _faust_options(settings: Settings) -> dict[str, Any]:
+    store = "memory://" if settings.store == "memory" else "rocksdb://"
+    return {
+        "broker": [f"kafka://{server}" for server in settings.bootstrap_servers],
+        "broker_credentials": broker_credentials(settings),
+        "store": store,
+        # One directory per worker: RocksDB locks its files, and several workers may
+        # share a host (they are told apart by their web port).
+        "datadir": str(settings.data_dir / f"{settings.app_id}-{settings.web_port}"),
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_bind": settings.web_host,
+        "processing_guarantee": "at_least_once",
+        "autodiscover": False,
+        # Our own sends are awaited where order matters; never defer them to commit.
+        "stream_publish_on_commit": False,
+        "consumer_auto_offset_reset": "earliest",
+    }
+
+
+def create_worker(
+    settings: Settings,
+    policy: Policy,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], float] = time.time,
+    expire_sweep_seconds: float = 600.0,
+    catch_up_max_wait: float = 30.0,
+    **faust_options: Any,
+) -> SlaWorker:
+    """Build the Faust app and the objects around it.
+
+    ``faust_options`` override Faust settings (tests lower ``broker_session_timeout``
+    and friends so that a killed worker's partitions move within seconds).
+    """
+    registry = registry if registry is not None else CollectorRegistry()
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    bounds = LabelBounds.from_settings(settings)
+    metrics = build_metrics(registry, bounds)
+    engine = SlaEngine(policy, retention_seconds=settings.retention_seconds)
+
+    app = faust.App(settings.app_id, **{**_faust_options(settings), **faust_options})
+
+    source = app.topic(settings.topic_events, settings.topic_ticks, key_serializer="raw", value_serializer="raw")
+    ticks = app.topic(settings.topic_ticks, key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
+    dlq = app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="raw")
+
+    tickets = app.Table(
+        TICKETS_TABLE,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="raw"),
+        help="Ticket states (TicketState.to_bytes) by ticket_id.",
+    )
+    window_tables = [
+        (
+            size,
+            cast(
+                Any,
+                app.Table(
+                    f"windows-{size}s",
+                    default=dict,
+                    partitions=settings.partitions,
+                    schema=faust.Schema(key_serializer="json", value_serializer="json"),
+                    help=f"Response/resolution/breach totals per {size} s window.",
+                ).tumbling(timedelta(seconds=size), expires=timedelta(seconds=settings.window_expires_seconds)),
+            )
+            # Processing time (see windows.py); Faust's relative_to_now() would use the
+            # newest Kafka timestamp of the partition instead of the wall clock.
+            .relative_to(lambda _event: clock()),
+        )
+        for size in settings.window_sizes_seconds
+    ]
+    windows = FaustWindows(window_tables)
+    index = DeadlineIndex()
+
+    async def publish_alerts(batch: Sequence[Alert]) -> None:
+        # Await delivery before the state write: see processor's module docstring.
+        futures = [await alerts.send(key=a.ticket_id.encode(), value=a.to_json(), force=True) for a in batch]
+        await asyncio.gather(*futures)
+
+    async def dead_letter(key: bytes | None, record: bytes) -> None:
+        await dlq.send(key=key, value=record, force=True)
+
+    processor = TicketProcessor(
+        engine=engine, tickets=tickets, index=index, windows=windows, metrics=metrics,
+        bounds=bounds, publish_alerts=publish_alerts, dead_letter=dead_letter, clock=clock,
+    )  # fmt: skip
+
+    worker: SlaWorker  # bound below; the closures read it at run time
+
+    def highwater(partition: int) -> int | None:
+        hw = app.consumer.highwater(worker.events_tp(partition))
+        return int(hw) if hw is not None else None
+
+    def done(partition: int) -> int | None:
+        seen = processor.processed_offsets.get(partition)
+        if seen is not None:
+            return seen
+        # Nothing processed since the assignment: what was committed is done.
+        committed = getattr(app.consumer, "_committed_offset", {}).get(worker.events_tp(partition))
+        return committed - 1 if committed is not None else None
+
+    barrier = CatchUpBarrier(highwater, done, max_wait=catch_up_max_wait)
+    worker = SlaWorker(
+        app=app, settings=settings, engine=engine, processor=processor, index=index,
+        barrier=barrier, registry=registry, metrics=metrics, windows=windows, clock=clock,
+    )  # fmt: skip
+    metrics.register_state_source(processor.state_snapshot, clock, engine.followups)
+
+    @app.agent(source, name="ingest")
+    async def ingest(stream: Any) -> None:
+        """Apply input events and ticks; all the logic is in TicketProcessor."""
+        async for event in stream.events():
+            message = event.message
+            if message.topic == settings.topic_ticks:
+                await processor.on_tick(event.value, partition=message.partition)
+            else:
+                await processor.on_event(
+                    event.value, key=event.key, topic=message.topic,
+                    partition=message.partition, offset=message.offset,
+                )  # fmt: skip
+
+    @tickets.on_recover
+    async def rebuild_index() -> None:
+        """After every recovery: cache and index the tickets of the owned partitions."""
+        owned = worker.active_partitions()
+        started = time.perf_counter()
+        n = processor.rebuild(owned)
+        barrier.reset()
+        worker.rebuilt_at = clock()
+        log.info(
+            "deadline index rebuilt: %d partitions, %d tickets, %d entries in %.3f s",
+            len(owned),
+            n,
+            len(index),
+            time.perf_counter() - started,
+        )
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(_sender: Any, /, *args: Any, signal: BaseSignalT[Any], **_kwargs: Any) -> None:
+        revoked: set[TP] = args[0]
+        gone = {tp.partition for tp in revoked if tp.topic == settings.topic_events}
+        if gone:
+            processor.revoke(gone)
+            barrier.forget(frozenset(gone))
+
+    @app.timer(settings.timer_interval_seconds, name="slawatch.fire_due")
+    async def fire_due() -> None:
+        """Send a tick for every due deadline-index entry (cost: due entries only)."""
+        started = time.perf_counter()
+        try:
+            now = clock()
+            for entry in index.pop_due(now, ready=barrier.ready):
+                tick = Tick(entry.ticket_id, now)
+                await ticks.send(
+                    key=entry.ticket_id.encode(), value=encode_tick(tick),
+                    partition=entry.partition, force=True,
+                )  # fmt: skip
+        except Exception:  # the timer must survive a broker hiccup
+            log.exception("deadline timer run failed; due entries are retried")
+        metrics.timer_run(time.perf_counter() - started)
+
+    @app.timer(expire_sweep_seconds, name="slawatch.expire_sweep")
+    async def expire_sweep() -> None:
+        """Ask the owning stream to delete closed-out tickets past retention."""
+        try:
+            now = clock()
+            for partition, ticket_id in processor.expired_tickets(now):
+                tick = Tick(ticket_id, now, TICK_EXPIRE)
+                await ticks.send(key=ticket_id.encode(), value=encode_tick(tick), partition=partition, force=True)
+        except Exception:
+            log.exception("expiry sweep failed; retried at the next sweep")
+
+    register_views(worker)
+    return worker
+
+
+def create_app(settings: Settings, policy: Policy, **kwargs: Any) -> faust.App:
+    """The Faust app of :func:`create_worker` (for ``faust -A``-style tooling)."""
+    return create_worker(settings, policy, **kwargs).app

@@ -1,0 +1,308 @@
+"""What the ingest agent does with one message, kept free of Faust so it can be tested.
+
+The Faust agent (:mod:`slawatch.agents.app`) iterates the input and ticks topics and
+hands each message here. Everything that decides *what* happens lives in the pure
+engine (:mod:`slawatch.sla.engine`); this module decides *in which order* the effects
+leave the process, because that order is what makes at-least-once safe:
+
+1. alerts are published and their delivery awaited;
+2. only then is the ticket's state written to the changelogged table;
+3. the consumer offset is committed later by Faust, after a producer flush.
+
+A crash between 1 and 2 re-applies the message after restart and re-sends the same
+alerts with the same deterministic ``alert_id`` (a duplicate a consumer can drop); a
+crash after 2 finds the event's id in the restored state and ignores the replay as a
+duplicate, which is safe because its alerts were already delivered. The reverse order
+could lose alerts.
+
+Input never crashes the worker: a message the contract rejects is dead-lettered with
+its reason, and an exception inside the engine is dead-lettered as ``internal_error``
+(logged with the ticket's partition and offset, never with customer data).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
+
+from slawatch.agents.index import DeadlineIndex
+from slawatch.agents.windows import WindowSink, increments
+from slawatch.exceptions import InvalidEvent
+from slawatch.metrics import LabelBounds, SlaMetrics
+from slawatch.sla.alerts import Alert
+from slawatch.sla.engine import Observation, SlaEngine, TicketState
+from slawatch.sla.events import parse_event
+from slawatch.streams.codecs import (
+    TICK_EXPIRE,
+    InvalidTick,
+    dead_letter_record,
+    decode_tick,
+    encode_dead_letter,
+)
+
+__all__ = ["AlertPublisher", "DeadLetterPublisher", "TicketProcessor"]
+
+log = logging.getLogger(__name__)
+
+AlertPublisher = Callable[[Sequence[Alert]], Awaitable[None]]
+"""Publish alerts to the alerts topic and return once the broker acknowledged them."""
+
+DeadLetterPublisher = Callable[[bytes | None, bytes], Awaitable[None]]
+"""Publish ``(key, record)`` to the dead-letter topic."""
+
+
+class TicketProcessor:
+    """Applies input events and ticks to the ticket table; one per worker process.
+
+    ``tickets`` is the changelogged Faust table (a dict in unit tests) mapping
+    ticket_id to ``TicketState.to_bytes()``. Deserialized states of owned partitions
+    are cached, so an event costs one ``to_bytes`` and no ``from_bytes``; the table
+    stays the source of truth (a failed apply evicts the cached copy).
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: SlaEngine,
+        tickets: MutableMapping[str, bytes],
+        index: DeadlineIndex,
+        windows: WindowSink,
+        metrics: SlaMetrics,
+        bounds: LabelBounds,
+        publish_alerts: AlertPublisher,
+        dead_letter: DeadLetterPublisher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.tickets = tickets
+        self.index = index
+        self.windows = windows
+        self.metrics = metrics
+        self.bounds = bounds
+        self._publish_alerts = publish_alerts
+        self._dead_letter = dead_letter
+        self._clock = clock
+        self._cache: dict[str, TicketState] = {}
+        self._reported_years: set[tuple[str, int]] = set()
+        #: Offset of the last input message handled, per partition (the timer's barrier).
+        self.processed_offsets: dict[int, int] = {}
+        #: Wall-clock time of the last input message handled (for /sla/health).
+        self.last_event_at: float | None = None
+
+    # ------------------------------------------------------------------ input events
+    async def on_event(
+        self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int
+    ) -> None:
+        """Apply one input message: dead-letter it, count it as a duplicate, or apply it."""
+        now = self._clock()
+        try:
+            await self._on_event(value, key=key, topic=topic, partition=partition, offset=offset, now=now)
+        finally:
+            self.processed_offsets[partition] = offset
+            self.last_event_at = now
+            self.metrics.event_processed(now)
+
+    async def _on_event(
+        self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int, now: float
+    ) -> None:
+        try:
+            event = parse_event(value if value is not None else b"")
+        except InvalidEvent as exc:
+            await self._reject(exc.code, exc.message, exc.field, value, key, topic, partition, offset, now)
+            return
+        try:
+            out = self.engine.apply(self._load(event.ticket_id), event)
+        except Exception as exc:  # the engine must never stop the stream
+            self._cache.pop(event.ticket_id, None)
+            log.exception(
+                "engine failed on %s at %s[%d]@%d; dead-lettered as internal_error",
+                event.type,
+                topic,
+                partition,
+                offset,
+            )
+            msg = f"the SLA engine raised {type(exc).__name__} on this event; see the worker log"
+            await self._reject("internal_error", msg, None, value, key, topic, partition, offset, now)
+            return
+        if out.duplicate:
+            self.metrics.duplicate()
+            return
+        await self._store(out.state, partition, out.alerts, live=False, now=now)
+        self.metrics.event_applied(event.type, lag_seconds=now - event.at)
+        self._record(partition, out.observations, out.alerts)
+
+    async def _reject(
+        self,
+        code: str,
+        message: str,
+        field: str | None,
+        value: bytes | None,
+        key: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        now: float,
+    ) -> None:
+        record = dead_letter_record(
+            code=code, message=message, field=field, original=value, topic=topic,
+            partition=partition, offset=offset, key=key, at=now,
+        )  # fmt: skip
+        await self._dead_letter(key, encode_dead_letter(record))
+        self.metrics.dead_lettered(code)
+
+    # ------------------------------------------------------------------ ticks
+    async def on_tick(self, value: bytes | None, *, partition: int) -> None:
+        """Advance one ticket's clocks to the tick's instant (or expire the ticket)."""
+        try:
+            tick = decode_tick(value)
+        except InvalidTick as exc:
+            log.warning("ignoring a message on the ticks topic (partition %d): %s", partition, exc)
+            return
+        now = self._clock()
+        try:
+            state = self._load(tick.ticket_id)
+            if state is None:
+                self.index.discard(partition, tick.ticket_id)
+                return
+            if tick.kind == TICK_EXPIRE:
+                if self.engine.expired(state, now):
+                    self._delete(state.ticket_id, partition)
+                else:
+                    self.index.set(partition, state.ticket_id, self.engine.next_due(state))
+                return
+            alerts, observations = self.engine.advance(state, tick.now)
+        except Exception:  # a bad state must not stop the stream
+            self._cache.pop(tick.ticket_id, None)
+            self.index.discard(partition, tick.ticket_id)
+            log.exception("engine failed advancing a ticket in partition %d; not re-indexed", partition)
+            return
+        await self._store(state, partition, alerts, live=True, now=now)
+        self._record(partition, observations, alerts)
+
+    # ------------------------------------------------------------------ state
+    def _load(self, ticket_id: str) -> TicketState | None:
+        state = self._cache.get(ticket_id)
+        if state is not None:
+            return state
+        raw = self.tickets.get(ticket_id)
+        return TicketState.from_bytes(raw) if raw is not None else None
+
+    async def _store(
+        self, state: TicketState, partition: int, alerts: Sequence[Alert], *, live: bool, now: float
+    ) -> None:
+        """Publish ``alerts`` (awaiting delivery), then write the state and re-index it."""
+        if alerts:
+            await self._publish_alerts(alerts)
+            for alert in alerts:
+                self.metrics.alert(alert, now - alert.fired_at if live else None)
+        state.partition = partition
+        if self.engine.expired(state, now):
+            self._delete(state.ticket_id, partition)
+        else:
+            self.tickets[state.ticket_id] = state.to_bytes()
+            self._cache[state.ticket_id] = state
+            self.index.set(partition, state.ticket_id, self.engine.next_due(state))
+        self.metrics.set_deadline_index_size(len(self.index))
+        self._report_calendar_years()
+
+    def _delete(self, ticket_id: str, partition: int) -> None:
+        if ticket_id in self.tickets:
+            del self.tickets[ticket_id]
+        self._cache.pop(ticket_id, None)
+        self.index.discard(partition, ticket_id)
+
+    def _record(self, partition: int, observations: Iterable[Observation], alerts: Sequence[Alert]) -> None:
+        observations = list(observations)
+        for obs in observations:
+            self.metrics.observe(obs)
+        incs = increments(partition, observations, alerts, self.bounds)
+        if incs:
+            self.windows.add(incs)
+
+    def _report_calendar_years(self) -> None:
+        missing = self.engine.missing_calendar_years
+        if len(missing) == len(self._reported_years):
+            return
+        for calendar, year in sorted(missing - self._reported_years):
+            log.warning(
+                "calendar %r has no holiday list for %d: counting it without holidays; "
+                "add the year's holidays to the policy file",
+                calendar,
+                year,
+            )
+            self.metrics.calendar_year_missing(calendar, year)
+        self._reported_years |= missing
+
+    # ------------------------------------------------------------------ ownership
+    def rebuild(self, partitions: Iterable[int]) -> int:
+        """Re-read the table after recovery: cache and index the owned partitions' tickets.
+
+        Returns the number of tickets indexed. Runs once per rebalance, before Faust
+        resumes the streams, so nothing else touches the table meanwhile.
+        """
+        owned = set(partitions)
+        self._cache = {}
+        entries: list[tuple[int, str, float | None]] = []
+        for ticket_id, raw in list(self.tickets.items()):
+            if raw is None:
+                continue
+            try:
+                state = TicketState.from_bytes(raw)
+            except Exception:  # one unreadable state must not block recovery
+                log.exception("unreadable ticket state in the table; skipped")
+                continue
+            if state.partition not in owned:
+                continue
+            self._cache[ticket_id] = state
+            entries.append((state.partition, ticket_id, self.engine.next_due(state)))
+        self.index.reset(owned, entries)
+        self.processed_offsets = {p: o for p, o in self.processed_offsets.items() if p in owned}
+        self.metrics.set_owned_partitions(len(owned))
+        self.metrics.set_deadline_index_size(len(self.index))
+        return len(self._cache)
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Forget partitions handed to another worker."""
+        gone = set(partitions)
+        self.index.revoke(gone)
+        self._cache = {t: s for t, s in self._cache.items() if s.partition not in gone}
+        for p in gone:
+            self.processed_offsets.pop(p, None)
+        self.metrics.set_owned_partitions(len(self.index.partitions))
+        self.metrics.set_deadline_index_size(len(self.index))
+
+    # ------------------------------------------------------------------ reading
+    def owned_states(self) -> Iterator[TicketState]:
+        owned = self.index.partitions
+        return (s for s in list(self._cache.values()) if s.partition in owned)
+
+    def state_snapshot(self) -> list[TicketState]:
+        """The owned states as a list, for the scrape-time gauges."""
+        return list(self.owned_states())
+
+    def expired_tickets(self, now: float) -> list[tuple[int, str]]:
+        """Owned tickets past retention, for the periodic expiry sweep."""
+        return [
+            (s.partition, s.ticket_id)
+            for s in self.owned_states()
+            if s.partition is not None and self.engine.expired(s, now)
+        ]
+
+    def at_risk(self) -> list[dict[str, object]]:
+        """Tickets warned but not breached, soonest deadline first (``/sla/at-risk``)."""
+        calendars = self.engine.policy.calendars
+        rows: list[dict[str, object]] = []
+        for s in self.owned_states():
+            for metric in s.at_risk_metrics:
+                clock = s.clocks[metric]
+                deadline = calendars[clock.calendar].add(clock.since, clock.target - clock.acc)
+                rows.append(
+                    {
+                        "ticket_id": s.ticket_id, "metric": metric, "deadline": deadline,
+                        "priority": s.priority, "department": s.department,
+                        "partition": s.partition,
+                    }
+                )  # fmt: skip
+        rows.sort(key=lambda r: (r["deadline"], r["ticket_id"]))  # type: ignore[arg-type,return-value]
+        return rows

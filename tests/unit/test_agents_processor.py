@@ -1,0 +1,243 @@
+"""The ingest agent's per-message logic (TicketProcessor) without Kafka or Faust.
+
+The table is a dict and the sinks are lists, so each test states exactly what leaves
+the process for one message, and in which order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+from sla_scenarios import created, ev, ts
+
+from slawatch.agents.index import DeadlineIndex
+from slawatch.agents.processor import TicketProcessor
+from slawatch.agents.windows import Increments
+from slawatch.metrics import LabelBounds, build_metrics
+from slawatch.settings import Settings
+from slawatch.sla.alerts import Alert
+from slawatch.sla.engine import SlaEngine, TicketState
+from slawatch.sla.policy import load_policy
+from slawatch.streams.codecs import Tick, encode_tick
+
+
+class Harness:
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.order: list[str] = []
+        self.alerts: list[Alert] = []
+        self.dlq: list[tuple[bytes | None, dict[str, Any]]] = []
+        self.window_adds: list[Increments] = []
+        self.tickets: dict[str, bytes] = _Recording(self.order)
+        self.registry = CollectorRegistry()
+        bounds = LabelBounds.from_settings(Settings())
+        self.index = DeadlineIndex()
+        self.engine = SlaEngine(load_policy(None))
+        self.proc = TicketProcessor(
+            engine=self.engine, tickets=self.tickets, index=self.index, windows=self,
+            metrics=build_metrics(self.registry, bounds), bounds=bounds,
+            publish_alerts=self._publish, dead_letter=self._dead_letter, clock=lambda: self.now,
+        )  # fmt: skip
+        self.offset = 0
+
+    async def _publish(self, alerts: Sequence[Alert]) -> None:
+        self.order.append("alerts")
+        self.alerts.extend(alerts)
+
+    async def _dead_letter(self, key: bytes | None, value: bytes) -> None:
+        self.dlq.append((key, orjson.loads(value)))
+
+    def add(self, incs: Increments) -> None:
+        self.window_adds.append(incs)
+
+    def event(self, value: bytes | dict[str, Any] | None, partition: int = 3, key: bytes | None = None) -> None:
+        raw = orjson.dumps(value) if isinstance(value, dict) else value
+        if key is None and isinstance(value, dict):
+            key = str(value.get("ticket_id", "")).encode()
+        self.offset += 1
+        asyncio.run(self.proc.on_event(raw, key=key, topic="in", partition=partition, offset=self.offset))
+
+    def tick(self, ticket: str, now: float, partition: int = 3) -> None:
+        asyncio.run(self.proc.on_tick(encode_tick(Tick(ticket, now)), partition=partition))
+
+    def sample(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+class _Recording(dict[str, bytes]):
+    def __init__(self, order: list[str]) -> None:
+        super().__init__()
+        self._order = order
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._order.append("state")
+        super().__setitem__(key, value)
+
+
+def test_invalid_message_is_dead_lettered_with_reason_origin_and_original_bytes() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(b'{"event_id": "e1", "type": "ticket.nope"', key=b"T9")
+    [(key, record)] = h.dlq
+    assert key == b"T9"
+    assert record["reason"]["code"] == "invalid_json"
+    assert record["reason"]["message"]
+    assert base64.b64decode(record["original"]["base64"]) == b'{"event_id": "e1", "type": "ticket.nope"'
+    assert record["original"]["text"] == '{"event_id": "e1", "type": "ticket.nope"'
+    assert (record["topic"], record["partition"], record["offset"]) == ("in", 3, 1)
+    assert record["key"] == "T9"
+    assert record["dead_lettered_at"].endswith("+00:00")
+    assert h.tickets == {}
+    assert h.sample("slawatch_events_dead_lettered_total", reason="invalid_json") == 1
+
+
+def test_non_utf8_bytes_round_trip_through_base64_and_have_no_text() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    raw = b"\xff\xfe\x00garbage"
+    h.event(raw, key=b"\xff")
+    [(_, record)] = h.dlq
+    assert base64.b64decode(record["original"]["base64"]) == raw
+    assert record["original"]["text"] is None
+    assert record["key"] is None and base64.b64decode(record["key_base64"]) == b"\xff"
+
+
+def test_contract_violation_names_the_field() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(ev("ticket.created", "2026-11-16 10:00", priority="urgent"))  # category missing
+    [(_, record)] = h.dlq
+    assert record["reason"]["code"] == "missing_field"
+    assert record["reason"]["field"] == "category"
+
+
+def test_tombstone_is_dead_lettered_not_crashing() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(None, key=b"T1")
+    [(_, record)] = h.dlq
+    assert record["original"] == {"base64": None, "text": None}
+
+
+def test_engine_exception_is_dead_lettered_as_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(h.engine, "apply", boom)
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    [(_, record)] = h.dlq
+    assert record["reason"]["code"] == "internal_error"
+    assert h.tickets == {}
+
+
+def test_duplicate_event_id_is_counted_and_not_applied_twice() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    first = created("2026-11-16 10:00", ticket="T1")
+    h.event(first)
+    before = h.tickets["T1"]
+    h.event(first)
+    assert h.tickets["T1"] == before
+    assert h.sample("slawatch_events_duplicate_total") == 1
+    assert h.sample("slawatch_events_applied_total", type="ticket.created") == 1
+
+
+def test_state_records_partition_and_index_holds_next_threshold() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"), partition=5)
+    state = TicketState.from_bytes(h.tickets["T1"])
+    assert state.partition == 5
+    assert h.index.next_instant(5, "T1") == ts("2026-11-16 13:12")  # normal: warn at 0.8 x 4 h
+
+
+def test_late_event_fires_thresholds_before_it_with_their_own_instants_then_stores() -> None:
+    h = Harness(ts("2026-11-17 09:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.order.clear()
+    h.event(ev("ticket.responded", "2026-11-16 13:30", "T1"))
+    assert [(a.kind, a.fired_at) for a in h.alerts] == [("sla.warning", ts("2026-11-16 13:12"))]
+    assert h.order == ["alerts", "state"]  # delivery first: see processor docstring
+    assert h.index.next_instant(3, "T1") is not None  # resolution clock still runs
+
+
+def test_tick_advances_to_its_instant_and_alerts_carry_threshold_instants() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.now = ts("2026-11-16 14:00") + 0.5
+    h.tick("T1", h.now)
+    kinds = [(a.kind, a.level, a.fired_at) for a in h.alerts]
+    assert kinds == [
+        ("sla.warning", None, ts("2026-11-16 13:12")),
+        ("sla.breached", None, ts("2026-11-16 14:00")),
+        ("sla.escalated", 1, ts("2026-11-16 14:00")),
+    ]
+    assert h.index.next_instant(3, "T1") == ts("2026-11-16 16:00")
+    # A repeated tick (at-least-once) fires nothing new.
+    h.tick("T1", h.now)
+    assert len(h.alerts) == 3
+    assert h.sample("slawatch_alerts_published_total", kind="sla.breached") == 1
+    # Breaches feed the windows.
+    assert any("breaches" in fields for incs in h.window_adds for fields in incs.values())
+
+
+def test_tick_for_unknown_ticket_is_dropped_from_the_index() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.index.set(3, "GONE", 1.0)
+    h.tick("GONE", ts("2026-11-16 10:00"))
+    assert h.index.next_instant(3, "GONE") is None
+    assert h.alerts == []
+
+
+def test_garbage_on_the_ticks_topic_is_ignored() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    asyncio.run(h.proc.on_tick(b"nope", partition=0))
+    assert h.alerts == [] and h.dlq == []
+
+
+def test_response_feeds_response_time_window() -> None:
+    h = Harness(ts("2026-11-16 11:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1", channel="phone"))
+    h.event(ev("ticket.responded", "2026-11-16 10:30", "T1"))
+    [incs] = h.window_adds
+    assert incs == {"3|normal|repair|phone": {"response_count": 1.0, "response_sum": 1800.0}}
+
+
+def test_closed_ticket_past_retention_is_deleted() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.event(ev("ticket.resolved", "2026-11-16 10:10", "T1"))
+    h.event(ev("ticket.closed", "2026-11-16 10:20", "T1"))
+    assert "T1" in h.tickets
+    h.now = ts("2026-11-16 10:20") + 31 * 86400
+    assert h.proc.expired_tickets(h.now) == [(3, "T1")]
+    asyncio.run(h.proc.on_tick(encode_tick(Tick("T1", h.now, "expire")), partition=3))
+    assert "T1" not in h.tickets
+    assert h.proc.expired_tickets(h.now) == []
+
+
+def test_rebuild_indexes_only_owned_partitions_and_drops_revoked() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="A"), partition=0)
+    h.event(created("2026-11-16 10:00", ticket="B"), partition=1)
+    h.event(created("2026-11-16 10:00", ticket="C"), partition=2)
+    assert h.proc.rebuild({0, 2}) == 2
+    assert h.index.partitions == frozenset({0, 2})
+    assert h.index.next_instant(1, "B") is None
+    assert sorted(s.ticket_id for s in h.proc.owned_states()) == ["A", "C"]
+    assert h.sample("slawatch_owned_partitions") == 2
+    h.proc.revoke({2})
+    assert sorted(s.ticket_id for s in h.proc.owned_states()) == ["A"]
+    assert len(h.index) == 1
+
+
+def test_at_risk_lists_warned_not_breached_with_deadline() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.now = ts("2026-11-16 13:30")
+    h.tick("T1", h.now)
+    [row] = h.proc.at_risk()
+    assert row["ticket_id"] == "T1" and row["metric"] == "response"
+    assert row["deadline"] == ts("2026-11-16 14:00")
