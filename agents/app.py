@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -152,7 +153,10 @@ def create_worker(
     metrics = build_metrics(registry, bounds)
     engine = SlaEngine(policy, retention_seconds=settings.retention_seconds)
 
-    app = faust.App(settings.app_id, **{**_faust_options(settings), **faust_options})
+    options = {**_faust_options(settings), **faust_options}
+    # Faust creates its datadir but not the parents (a fresh ~/.local/share/slawatch).
+    Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
+    app = faust.App(settings.app_id, **options)
 
     source = app.topic(settings.topic_events, settings.topic_ticks, key_serializer="raw", value_serializer="raw")
     ticks = app.topic(settings.topic_ticks, key_serializer="raw", value_serializer="raw")
