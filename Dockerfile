@@ -1,0 +1,32 @@
+# slawatch worker image: `docker build -t slawatch .`, then `docker run slawatch worker`
+# (any slawatch sub-command works: simulate, replay, backtest, policy ...).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+# Only what the package build needs (README.md* tolerates a checkout without it).
+COPY pyproject.toml README.md* ./
+COPY slawatch ./slawatch
+COPY streams ./streams
+COPY agents ./agents
+COPY metrics ./metrics
+COPY dashboards ./dashboards
+RUN pip install . && rm -rf /src
+
+# Unprivileged user; its home is the data directory (Faust state, RocksDB if chosen).
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/slawatch slawatch
+USER slawatch
+WORKDIR /var/lib/slawatch
+
+# Listen on all interfaces so Prometheus can scrape /metrics from another container.
+ENV SLAWATCH_WEB_HOST=0.0.0.0 \
+    SLAWATCH_WEB_PORT=6066 \
+    SLAWATCH_DATA_DIR=/var/lib/slawatch
+EXPOSE 6066
+
+ENTRYPOINT ["slawatch"]
+CMD ["worker"]
