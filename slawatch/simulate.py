@@ -616,9 +616,9 @@ def run_simulation(
     """Hand each message to ``sink``; with a ``speed``, not before its simulated time.
 
     Simulated now = ``start`` + wall seconds since the call x ``speed``: a message whose
-    instant lies ahead waits until the simulated clock reaches it, one already past
-    (a ``start`` in the past) goes at once. ``stop`` lets a caller (the quickstart)
-    end a live run from another thread.
+    instant lies ahead waits until the simulated clock reaches it; one already due (the
+    sink fell behind) goes at once, so the run catches up instead of drifting. ``stop``
+    lets a caller (the quickstart) end a live run from another thread.
     """
     stats = stats or SimStats()
     wall0 = clock()
