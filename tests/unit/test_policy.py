@@ -101,3 +101,17 @@ def test_explain_gives_deadlines_and_the_reasons() -> None:
     # resolution (27 h) counts the make-up Saturday 10 Oct (调休) as a working day.
     assert "deadline (breach, escalation level 1): 2026-10-10T17:00:00+08:00" in text
     assert "调休" in text
+
+
+def test_default_policy_satisfies_the_shipped_json_schema() -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    root = Path(__file__).parents[2] / "slawatch" / "data"
+    schema = json.loads((root / "policy.schema.json").read_text())
+    doc = yaml.safe_load(default_policy_text())
+    # YAML gives int keys for routing levels; JSON Schema sees object keys as strings.
+    doc = json.loads(json.dumps(doc, default=str))
+    jsonschema.validate(doc, schema)
