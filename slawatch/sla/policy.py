@@ -402,15 +402,18 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
         workdays = _dates(spec.get("workdays"), f"{key}.workdays", problems)
         if not ok:
             continue
-        cals[str(name)] = BusinessCalendar(
-            str(name),
-            tz,
-            weekly={d: sorted(v) for d, v in weekly.items()},
-            holidays=holidays,
-            workdays=workdays,
-            preset=preset,
-            working_day_seconds=int(wdh * 3600) if wdh else None,
-        )
+        try:
+            cals[str(name)] = BusinessCalendar(
+                str(name),
+                tz,
+                weekly={d: sorted(v) for d, v in weekly.items()},
+                holidays=holidays,
+                workdays=workdays,
+                preset=preset,
+                working_day_seconds=int(wdh * 3600) if wdh else None,
+            )
+        except ValueError as exc:  # overlapping hours, a date in both lists, no hours at all
+            problems.add(key, str(exc), "fix the calendar as the message says")
     return cals
 
 
