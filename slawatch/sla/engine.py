@@ -470,7 +470,8 @@ class SlaEngine:
         handler(self, state, event, t, out)
         if state.created_at is not None:
             state.last_at = t if state.last_at is None or t > state.last_at else state.last_at
-            self._fire_exceeded(state, t, out.alerts)
+            if event.type in _MAY_LOWER_TARGETS:
+                self._fire_exceeded(state, t, out.alerts)
 
     def _obs(self, out: Outcome, state: TicketState, kind: str, t: float, **kw: Any) -> None:
         out.observations.append(Observation(kind, state.dims, t, **kw))
@@ -636,6 +637,12 @@ def _num(x: float) -> float:
     r = round(x, 6)
     return int(r) if float(r).is_integer() else r
 
+
+# Only these can leave a running clock past an unfired threshold (a target changed, or a
+# clock resumed/restarted under a target lowered while it was not running).
+_MAY_LOWER_TARGETS = frozenset(
+    {"ticket.priority_changed", "ticket.assigned", "ticket.status_changed", "ticket.reopened", "ticket.created"}
+)
 
 _HANDLERS = {
     "ticket.created": SlaEngine._on_created,
