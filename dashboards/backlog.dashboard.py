@@ -90,8 +90,7 @@ panels = [
         stat(
             "Net inflow 净增 (time range)",
             [(net_inflow(""), "created - resolved")],
-            description="Tickets created minus tickets resolved in the time range; above 0"
-            " the backlog grows.",
+            description="Tickets created minus tickets resolved in the time range; above 0 the backlog grows.",
         ),
         4,
         5,
@@ -101,8 +100,7 @@ panels = [
         timeseries(
             "Open by status 按状态",
             [(f"sum by (status) ({sel(OPEN)})", "{{status}}")],
-            description="待处理 open / 处理中 in_progress / waiting_customer (resolution clock"
-            " paused).",
+            description="待处理 open / 处理中 in_progress / waiting_customer (resolution clock paused).",
             stacked=True,
         ),
         12,

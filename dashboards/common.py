@@ -253,15 +253,9 @@ def _targets(queries: Sequence[tuple[str, str] | core.Target], **kwargs: Any) ->
     return out
 
 
-@attr.s
-class TimeSeries(core.TimeSeries):
-    """grafanalib's TimeSeries with float min/max (percent units run 0..1)."""
-
-    valueMin = attr.ib(default=None)
-    valueMax = attr.ib(default=None)
+TimeSeries = core.TimeSeries
 
 
-@attr.s
 class Stat(core.Stat):
     """grafanalib's Stat, coloured by its thresholds."""
 
@@ -271,7 +265,6 @@ class Stat(core.Stat):
         return data
 
 
-@attr.s
 class BarGauge(core.BarGauge):
     """grafanalib's BarGauge emitting the Grafana 8+ options.
 
@@ -281,7 +274,7 @@ class BarGauge(core.BarGauge):
     """
 
     def to_json_data(self) -> dict[str, Any]:
-        return self.panel_json(
+        data: dict[str, Any] = self.panel_json(
             {
                 "fieldConfig": {
                     "defaults": {
@@ -310,15 +303,14 @@ class BarGauge(core.BarGauge):
                 "type": core.BARGAUGE_TYPE,
             }
         )
+        return data
 
 
 Heatmap = core.Heatmap
 Table = core.Table
 
 
-def _common(
-    title: str, description: str, queries: Sequence[Any], **target_kwargs: Any
-) -> dict[str, Any]:
+def _common(title: str, description: str, queries: Sequence[Any], **target_kwargs: Any) -> dict[str, Any]:
     return {
         "title": title,
         "description": description,
@@ -336,11 +328,11 @@ def timeseries(
     thresholds: list[dict[str, Any]] | None = None,
     bars: bool = False,
     stacked: bool = False,
-    value_min: float | None = None,
-    value_max: float | None = None,
-) -> TimeSeries:
+    value_min: int | None = None,
+    value_max: int | None = None,
+) -> core.TimeSeries:
     """A time series; ``thresholds`` are drawn as dashed lines (the documents' targets)."""
-    return TimeSeries(
+    return core.TimeSeries(
         **_common(title, description, queries),
         unit=unit,
         thresholds=thresholds or NEUTRAL,

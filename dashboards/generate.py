@@ -173,9 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     lineterm="",
                     n=1,
                 )
-                problems.append(
-                    f"{path}: differs from its definition\n" + "\n".join(list(diff)[:40])
-                )
+                problems.append(f"{path}: differs from its definition\n" + "\n".join(list(diff)[:40]))
         for path in sorted(out_dir.glob("*.json")):
             if path.stem not in rendered:
                 problems.append(f"{path}: no {path.stem}{SUFFIX} defines it; delete it")

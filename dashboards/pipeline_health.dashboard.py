@@ -63,8 +63,7 @@ panels = [
         stat(
             "Alert delay p99",
             [(quantile(0.99, "slawatch_alert_delay_seconds"), "p99")],
-            description="Publish time minus threshold instant of live alerts; the SLA"
-            " semantics ask for < 1 s.",
+            description="Publish time minus threshold instant of live alerts; the SLA semantics ask for < 1 s.",
             unit="s",
             thresholds=lower_is_better(2, 1),
         ),
@@ -94,8 +93,7 @@ panels = [
         stat(
             "Calendar years missing",
             [("count(slawatch_calendar_year_missing == 1) or vector(0)", "missing")],
-            description="A clock reached a year the holiday preset lacks; add that year's"
-            " holidays to the policy.",
+            description="A clock reached a year the holiday preset lacks; add that year's holidays to the policy.",
             thresholds=lower_is_better(1),
         ),
         3,

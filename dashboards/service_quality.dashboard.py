@@ -296,8 +296,7 @@ panels = [
                 (on_time_rate("vendor"), ""),
                 (first_contact_rate("vendor"), ""),
             ],
-            description="Third-party repair agencies are scored on the same measures as"
-            " in-house service (in_house).",
+            description="Third-party repair agencies are scored on the same measures as in-house service (in_house).",
             columns={
                 "vendor": ("Vendor 维修机构", None),
                 "Value #A": ("Created 新建", "short"),

@@ -6,6 +6,8 @@ department only, so the channel / product line / vendor filters do not apply to 
 the time histograms also honour the channel filter.
 """
 
+from typing import Any
+
 from slawatch.dashboards.common import *
 
 STOPPED = "slawatch_sla_clocks_stopped_total"
@@ -33,13 +35,13 @@ def percentiles(histogram: str) -> list[tuple[str, str]]:
 
 
 # Targets of the default policy (sla.md), in business seconds.
-RESPONSE_TARGET_LINES = [
+RESPONSE_TARGET_LINES: list[dict[str, Any]] = [
     {"color": "green", "value": None},
     {"color": "purple", "value": 1800},  # major 30 min
     {"color": "orange", "value": 3600},  # urgent 1 h
     {"color": "red", "value": 14400},  # normal 4 h
 ]
-RESOLUTION_TARGET_LINES = [
+RESOLUTION_TARGET_LINES: list[dict[str, Any]] = [
     {"color": "green", "value": None},
     {"color": "orange", "value": 97200},  # urgent 3 working days (3 x 9 h)
     {"color": "red", "value": 162000},  # normal 5 working days
