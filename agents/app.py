@@ -166,7 +166,10 @@ def create_worker(
     tickets = app.Table(
         TICKETS_TABLE,
         partitions=settings.partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="raw"),
+        # value_type=bytes makes the changelog serializer "raw": the state is already
+        # TicketState.to_bytes(), and recovery must hand back the same bytes.
+        key_type=str,
+        value_type=bytes,
         help="Ticket states (TicketState.to_bytes) by ticket_id.",
     )
     window_tables = [
@@ -178,7 +181,6 @@ def create_worker(
                     f"windows-{size}s",
                     default=dict,
                     partitions=settings.partitions,
-                    schema=faust.Schema(key_serializer="json", value_serializer="json"),
                     help=f"Response/resolution/breach totals per {size} s window.",
                 ).tumbling(timedelta(seconds=size), expires=timedelta(seconds=settings.window_expires_seconds)),
             )
