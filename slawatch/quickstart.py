@@ -22,12 +22,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from slawatch.agents.worker import worker_urls
 from slawatch.settings import Settings
+
+if TYPE_CHECKING:
+    from slawatch.kafka_local import LocalKafka
 
 __all__ = ["broker_answers", "run"]
 
@@ -71,7 +74,7 @@ def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
             proc.wait()
 
 
-def _start_broker(settings: Settings) -> Any:
+def _start_broker(settings: Settings) -> LocalKafka:
     from slawatch.kafka_local import LocalKafka
 
     print(f"slawatch run: no broker answers at {settings.broker}; starting a local one", flush=True)
@@ -85,6 +88,9 @@ def run(settings: Settings, rate: float, speed: float, simulator: bool) -> int:
     from slawatch.streams.topics import ensure_topics
 
     broker = None if broker_answers(settings) else _start_broker(settings)
+    if broker is not None and broker.bootstrap != settings.broker:
+        # The local broker listens on SLAWATCH_KAFKA_PORT; everything else follows it.
+        settings = settings.model_copy(update={"broker": broker.bootstrap})
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 
