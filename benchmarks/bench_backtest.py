@@ -1,0 +1,107 @@
+"""Backtest throughput and memory on a generated stream (run on demand, not in CI).
+
+    .venv/bin/python benchmarks/bench_backtest.py --events 1000000
+
+Generates a seeded stream with the simulator into a temporary JSON Lines file (not
+timed), then times, each in a fresh subprocess so peak memory is the run's own:
+
+* ``decode``  — a plain loop that only ``orjson.loads`` every line (the floor);
+* ``backtest`` — ``slawatch backtest`` on the same file (validation, engine, alerts out);
+* ``backtest-half`` — the same on the first half of the file, to show that memory is
+  bounded by open tickets, not by the number of events.
+
+Prints events/s, the ratio to the decode floor, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DECODE = """
+import sys, orjson
+n = 0
+with open(sys.argv[1], 'rb') as f:
+    for line in f:
+        orjson.loads(line); n += 1
+"""
+
+
+def generate(path: Path, events: int, seed: int, rate: float) -> int:
+    from slawatch.simulate import generate_events
+
+    start = datetime(2026, 1, 5, 8, tzinfo=ZoneInfo("Asia/Shanghai"))
+    n = 0
+    with path.open("wb") as f:
+        for ev in generate_events(seed=seed, start=start, rate=rate):
+            f.write(json.dumps(ev, ensure_ascii=False).encode() + b"\n")
+            n += 1
+            if n >= events:
+                break
+    return n
+
+
+def timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    # ru_maxrss of RUSAGE_CHILDREN is the max over children so far: run the biggest last.
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rate", type=float, default=0.05, help="peak new tickets per simulated second (0.05 ~ 1,700 tickets a working day)")
+    ap.add_argument("--keep", type=Path, help="keep the generated file here")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="slawatch-bench-"))
+    full = args.keep or tmp / "events.jsonl"
+    t0 = time.perf_counter()
+    n = generate(full, args.events, args.seed, args.rate)
+    print(f"generated {n:,} events in {time.perf_counter() - t0:.1f} s -> {full}", flush=True)
+    half = tmp / "half.jsonl"
+    with full.open("rb") as src, half.open("wb") as dst:
+        for i, line in enumerate(src):
+            if i >= n // 2:
+                break
+            dst.write(line)
+
+    py = sys.executable
+    slawatch = [py, "-m", "slawatch.cli"]
+    rows = []
+    for name, cmd, count in [
+        ("decode", [py, "-c", DECODE, str(full)], n),
+        ("backtest-half", [*slawatch, "backtest", str(half), "-o", os.devnull, "--quiet"], n // 2),
+        ("backtest", [*slawatch, "backtest", str(full), "-o", os.devnull, "--quiet"], n),
+    ]:
+        secs, rss = timed(cmd)
+        rows.append((name, count, secs, count / secs, rss))
+        print(f"{name:14s} {count:>10,} events  {secs:7.2f} s  {count / secs:>10,.0f} events/s  peak RSS {rss / 1024:7.1f} MiB", flush=True)
+
+    decode_rate = rows[0][3]
+    bt = rows[2]
+    print()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"backtest events/s: {bt[3]:,.0f}  ({bt[3] / decode_rate:.2f} x the plain decode loop)")
+    print(f"peak RSS: half stream {rows[1][4] / 1024:.1f} MiB, full stream {bt[4] / 1024:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
