@@ -1,0 +1,53 @@
+"""Start-up checks of ``slawatch worker``: wrong settings fail before Kafka is touched."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from slawatch.agents.worker import check_settings, warn_calendars, worker_urls
+from slawatch.exceptions import ConfigError
+from slawatch.settings import Settings
+from slawatch.sla.policy import load_policy
+
+
+def test_default_settings_pass() -> None:
+    check_settings(Settings())
+
+
+def test_two_roles_on_one_topic_are_rejected_with_both_names() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_settings(Settings(topic_alerts="tickets.events"))
+    assert "topic_alerts and topic_events" in str(info.value)
+
+
+def test_sasl_without_credentials_says_which_variables() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_settings(Settings(security_protocol="SASL_SSL", sasl_mechanism="PLAIN"))
+    assert "SLAWATCH_SASL_USERNAME" in str(info.value)
+
+
+def test_mechanism_without_sasl_protocol_and_missing_cafile(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_settings(Settings(sasl_mechanism="PLAIN", ssl_cafile=tmp_path / "nope.pem"))
+    text = str(info.value)
+    assert "SLAWATCH_SECURITY_PROTOCOL" in text and "nope.pem" in text
+
+
+def test_window_sizes_must_be_distinct() -> None:
+    with pytest.raises(ConfigError, match="distinct"):
+        check_settings(Settings(window_sizes_seconds=(60, 60)))
+
+
+def test_urls_use_loopback_for_wildcard_bind() -> None:
+    urls = worker_urls(Settings(web_host="0.0.0.0", web_port=7000))
+    assert urls["metrics"] == "http://127.0.0.1:7000/metrics"
+    assert urls["at_risk"] == "http://127.0.0.1:7000/sla/at-risk"
+
+
+def test_calendar_warnings_for_years_the_preset_lacks(caplog: pytest.LogCaptureFixture) -> None:
+    missing = warn_calendars(load_policy(None), datetime(2099, 1, 1, tzinfo=UTC))
+    assert ("business", 2099) in missing
+    assert "2099" in caplog.text
