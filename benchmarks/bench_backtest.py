@@ -66,7 +66,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--rate", type=float, default=0.05, help="peak new tickets per simulated second (0.05 ~ 1,700 tickets a working day)")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=0.05,
+        help="peak new tickets per simulated second (0.05 ~ 1,700 tickets a working day)",
+    )
     ap.add_argument("--keep", type=Path, help="keep the generated file here")
     args = ap.parse_args()
 
@@ -92,12 +97,19 @@ def main() -> int:
     ]:
         secs, rss = timed(cmd)
         rows.append((name, count, secs, count / secs, rss))
-        print(f"{name:14s} {count:>10,} events  {secs:7.2f} s  {count / secs:>10,.0f} events/s  peak RSS {rss / 1024:7.1f} MiB", flush=True)
+        print(
+            f"{name:14s} {count:>10,} events  {secs:7.2f} s  {count / secs:>10,.0f} events/s  "
+            f"peak RSS {rss / 1024:7.1f} MiB",
+            flush=True,
+        )
 
     decode_rate = rows[0][3]
     bt = rows[2]
     print()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
     print(f"backtest events/s: {bt[3]:,.0f}  ({bt[3] / decode_rate:.2f} x the plain decode loop)")
     print(f"peak RSS: half stream {rows[1][4] / 1024:.1f} MiB, full stream {bt[4] / 1024:.1f} MiB")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
+
 from slawatch.metrics.instruments import Instruments, build_instruments
 from slawatch.metrics.labels import (
     ALERT_KINDS,

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
 from slawatch.metrics.labels import (
     FOLLOWUP_KINDS,
     FOLLOWUP_STATES,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+
 from slawatch.metrics import (
     AlertLike,
     LabelBounds,
@@ -28,7 +29,6 @@ from slawatch.metrics import (
 )
 from slawatch.metrics.labels import bound, code_label
 from slawatch.metrics.state_collector import age_band
-
 from slawatch.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,7 +98,6 @@ if TYPE_CHECKING:
     # Checked by mypy only (nothing is imported at run time): the engine's real objects
     # must keep fitting the shapes metrics reads.
     from slawatch.metrics.state_collector import FollowupsFn
-
     from slawatch.sla.alerts import Alert
     from slawatch.sla.engine import Observation, SlaEngine, TicketState
 

@@ -118,7 +118,9 @@ def test_default_policy_satisfies_the_shipped_json_schema() -> None:
 
 
 def test_overlapping_hours_are_a_policy_problem_not_a_crash() -> None:
-    text = default_policy_text().replace('mon-fri: ["09:00-18:00"]', 'mon-fri: ["09:00-18:00"]\n      mon: ["12:00-20:00"]')
+    text = default_policy_text().replace(
+        'mon-fri: ["09:00-18:00"]', 'mon-fri: ["09:00-18:00"]\n      mon: ["12:00-20:00"]'
+    )
     with pytest.raises(PolicyError) as info:
         parse_policy(text, "overlap.yaml")
     assert any(p.key == "calendars.business" for p in info.value.problems)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's run command: `bash scripts/run.sh [slawatch run options...]`.
+#
+# Sets up .venv (or $SLAWATCH_VENV) with slawatch, then `slawatch run`: starts a local
+# Kafka broker from Maven Central jars unless one answers at $SLAWATCH_BROKER, creates
+# the topics, starts a worker (metrics at http://127.0.0.1:6066/metrics) and the
+# simulator feeding it. Ctrl-C stops the worker and the simulator; the broker keeps
+# running until `.venv/bin/slawatch kafka stop`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${SLAWATCH_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating the virtual environment $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import slawatch.agents, faust" 2>/dev/null || [ "${SLAWATCH_REINSTALL:-0}" = 1 ]; then
+    echo "== installing slawatch (editable)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --config-settings editable_mode=strict -e ".[rocksdb]"
+fi
+exec "$VENV/bin/slawatch" run "$@"

@@ -1,0 +1,143 @@
+"""The topics slawatch reads and writes, created idempotently.
+
+Why explicit creation: the local broker (and most production clusters) disable topic
+auto-creation, and a topic auto-created with one partition would silently break the
+co-partitioning of the input topic and the worker's ticks topic (both are read by the
+same agent and must have the same partition count, or a ticket's events and its timer
+ticks land on different workers). So ``slawatch topics`` and every worker start create
+what is missing with ``settings.partitions`` partitions and refuse, with the fix, when
+an existing co-partitioned topic has another count.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from slawatch.exceptions import BrokerError
+from slawatch.settings import Settings
+from slawatch.streams.clients import make_admin
+
+__all__ = ["TopicReport", "copartitioned_topics", "ensure_topics", "topic_names"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    """What ``ensure_topics`` found or did for one topic."""
+
+    name: str
+    partitions: int
+    created: bool
+
+
+def topic_names(settings: Settings) -> list[str]:
+    """Input, dead-letter, alerts and the worker's ticks topic, in that order."""
+    return [settings.topic_events, settings.topic_dlq, settings.topic_alerts, settings.topic_ticks]
+
+
+def copartitioned_topics(settings: Settings) -> set[str]:
+    """Topics the ingest agent reads together: their partition counts must be equal."""
+    return {settings.topic_events, settings.topic_ticks}
+
+
+def _existing_partitions(admin: Any, names: Iterable[str]) -> dict[str, int]:
+    """Partition counts of the topics among ``names`` that exist."""
+    wanted = set(names)
+    existing = wanted & set(admin.list_topics())
+    if not existing:
+        return {}
+    counts: dict[str, int] = {}
+    for desc in admin.describe_topics(sorted(existing)):
+        if desc.get("error_code", 0) == 0:
+            counts[desc.get("topic") or desc["name"]] = len(desc.get("partitions") or [])
+    return counts
+
+
+def ensure_topics(
+    settings: Settings,
+    names: Iterable[str] | None = None,
+    *,
+    verbose: bool = False,
+    timeout: float = 30.0,
+) -> list[TopicReport]:
+    """Create the missing topics among ``names`` (default: all of :func:`topic_names`).
+
+    Idempotent: existing topics are left as they are. Raises :class:`BrokerError` when
+    the broker cannot be reached, or, when ``names`` holds both co-partitioned topics (a
+    worker's start), when one of them has a partition count other than
+    ``settings.partitions``.
+    """
+    kafka_types = _kafka_types()
+    wanted = list(dict.fromkeys(names if names is not None else topic_names(settings)))
+    try:
+        admin = make_admin(settings, request_timeout_ms=int(timeout * 1000))
+    except kafka_types.KafkaError as exc:
+        msg = (
+            f"no Kafka broker answers at {settings.broker} ({exc}); start one with `slawatch kafka start` "
+            "(or `docker compose up kafka`), or point SLAWATCH_BROKER / --broker at yours"
+        )
+        raise BrokerError(msg) from exc
+    reports: list[TopicReport] = []
+    try:
+        existing = _existing_partitions(admin, wanted)
+        missing = [n for n in wanted if n not in existing]
+        for name in missing:
+            try:
+                admin.create_topics(
+                    [kafka_types.NewTopic(name, settings.partitions, settings.replication_factor)],
+                    timeout_ms=int(timeout * 1000),
+                )
+                created = True
+            except kafka_types.TopicAlreadyExistsError:
+                created = False  # another worker created it a moment ago
+            reports.append(TopicReport(name, settings.partitions, created))
+        if missing:
+            existing.update(_existing_partitions(admin, [r.name for r in reports if not r.created]))
+        for name, count in existing.items():
+            if name not in missing:
+                reports.append(TopicReport(name, count, False))
+    finally:
+        admin.close()
+    reports.sort(key=lambda r: wanted.index(r.name))
+    _check_copartitioning(settings, reports)
+    for report in reports:
+        line = f"topic {report.name}: {'created' if report.created else 'exists'}, {report.partitions} partitions"
+        log.info(line)
+        if verbose:
+            print(line, file=sys.stdout, flush=True)
+    return reports
+
+
+def _check_copartitioning(settings: Settings, reports: list[TopicReport]) -> None:
+    together = copartitioned_topics(settings)
+    if not together <= {r.name for r in reports}:
+        return  # a producer-only caller (simulate, replay): nothing is read together here
+    for report in reports:
+        if report.name in together and report.partitions != settings.partitions:
+            msg = (
+                f"topic {report.name} exists with {report.partitions} partitions but the worker is configured "
+                f"for {settings.partitions}; the input and ticks topics must have the same count. Fix: set "
+                f"SLAWATCH_PARTITIONS={report.partitions} (or --partitions {report.partitions}), or recreate "
+                "the topic"
+            )
+            raise BrokerError(msg)
+
+
+def _kafka_types() -> Any:
+    """kafka-python's admin types, imported lazily (the CLI starts faster without them)."""
+    import types
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka.admin import NewTopic
+        from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    return types.SimpleNamespace(
+        NewTopic=NewTopic, KafkaError=KafkaError, TopicAlreadyExistsError=TopicAlreadyExistsError
+    )
