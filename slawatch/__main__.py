@@ -1,0 +1,5 @@
+"""``python -m slawatch``: the same as the ``slawatch`` console script."""
+
+from slawatch.cli import main
+
+raise SystemExit(main())

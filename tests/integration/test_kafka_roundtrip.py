@@ -1,0 +1,76 @@
+"""The project's own Kafka code against the real broker: topics, producer, consumer."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import orjson
+import pytest
+
+from slawatch.exceptions import BrokerError
+from slawatch.settings import Settings
+from slawatch.streams.clients import make_admin, make_consumer, make_producer
+from slawatch.streams.topics import ensure_topics, topic_names
+
+
+def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
+    admin = make_admin(settings)
+    try:
+        return {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names)}
+    finally:
+        admin.close()
+
+
+def test_ensure_topics_creates_the_four_topics_with_the_configured_partitions(test_settings: Settings) -> None:
+    settings = test_settings.model_copy(update={"partitions": 3})
+    reports = ensure_topics(settings)
+    assert [r.name for r in reports] == topic_names(settings)
+    assert all(r.created for r in reports)
+    assert partition_counts(settings, topic_names(settings)) == dict.fromkeys(topic_names(settings), 3)
+
+
+def test_ensure_topics_twice_creates_nothing_the_second_time(test_settings: Settings) -> None:
+    ensure_topics(test_settings)
+    again = ensure_topics(test_settings)
+    assert not any(r.created for r in again)
+    assert {r.partitions for r in again} == {test_settings.partitions}
+
+
+def test_a_worker_refuses_an_input_topic_with_another_partition_count(test_settings: Settings) -> None:
+    ensure_topics(test_settings.model_copy(update={"partitions": 2}), names=[test_settings.topic_events])
+    with pytest.raises(BrokerError, match="SLAWATCH_PARTITIONS=2"):
+        ensure_topics(test_settings.model_copy(update={"partitions": 4}))
+
+
+def test_an_unreachable_broker_is_a_clear_error(test_settings: Settings) -> None:
+    settings = test_settings.model_copy(update={"broker": "127.0.0.1:9"})
+    with pytest.raises(BrokerError, match="slawatch kafka start"):
+        ensure_topics(settings, timeout=3)
+
+
+def test_produced_events_come_back_keyed_and_per_ticket_in_order(test_settings: Settings) -> None:
+    ensure_topics(test_settings, names=[test_settings.topic_events])
+    producer = make_producer(test_settings)
+    sent: dict[bytes, list[int]] = defaultdict(list)
+    for seq in range(60):
+        key = f"T-{seq % 7}".encode()
+        producer.send(test_settings.topic_events, key=key, value=orjson.dumps({"seq": seq}))
+        sent[key].append(seq)
+    producer.flush()
+    producer.close()
+
+    consumer = make_consumer(test_settings, test_settings.topic_events)
+    got: dict[bytes, list[int]] = defaultdict(list)
+    partitions: dict[bytes, set[int]] = defaultdict(set)
+    deadline = time.monotonic() + 30
+    try:
+        while sum(map(len, got.values())) < 60 and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                for record in batch:
+                    got[record.key].append(orjson.loads(record.value)["seq"])
+                    partitions[record.key].add(record.partition)
+    finally:
+        consumer.close()
+    assert got == sent
+    assert all(len(p) == 1 for p in partitions.values())  # one ticket, one partition
