@@ -17,7 +17,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo "== creating the virtual environment $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import slawatch.agents, faust" 2>/dev/null || [ "${SLAWATCH_REINSTALL:-0}" = 1 ]; then
+# -P: do not let ./slawatch (the core folder of this checkout) shadow the installed package.
+if ! "$VENV/bin/python" -P -c "import slawatch.agents, faust" 2>/dev/null || [ "${SLAWATCH_REINSTALL:-0}" = 1 ]; then
     echo "== installing slawatch (editable)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         --config-settings editable_mode=strict -e ".[rocksdb]"

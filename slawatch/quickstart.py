@@ -101,7 +101,10 @@ def run(settings: Settings, rate: float, speed: float, simulator: bool) -> int:
     try:
         ensure_topics(settings)
         with _settings_file(settings) as (config, env):
-            cli = [sys.executable, "-m", "slawatch.cli"]
+            # -P: the current directory is not put on sys.path, so when `slawatch run` is
+            # started from a checkout, its ./slawatch folder (the core only) cannot shadow
+            # the installed package with its mapped streams/agents/metrics subpackages.
+            cli = [sys.executable, "-P", "-m", "slawatch"]
             children.append(("worker", subprocess.Popen([*cli, "worker", "--config", str(config)], env=env)))
             if simulator:
                 argv = [*cli, "simulate", "--config", str(config), "--rate", str(rate), "--speed", str(speed)]

@@ -81,7 +81,7 @@ def test_cli_status_reports_where_it_runs_and_exits_3_when_stopped(own_broker: L
         args = ["--dir", str(own_broker.data_dir), "--port", str(own_broker.port)]
         args += ["--controller-port", str(own_broker.controller_port), "--kafka-version", own_broker.version]
         return subprocess.run(
-            [sys.executable, "-m", "slawatch", "kafka", action, *args],
+            [sys.executable, "-P", "-m", "slawatch", "kafka", action, *args],
             capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
 
