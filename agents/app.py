@@ -152,6 +152,7 @@ def create_worker(
     bounds = LabelBounds.from_settings(settings)
     metrics = build_metrics(registry, bounds)
     engine = SlaEngine(policy, retention_seconds=settings.retention_seconds)
+    metrics.watch_calendars(policy.calendars, clock())
 
     options = {**_faust_options(settings), **faust_options}
     # Faust creates its datadir but not the parents (a fresh ~/.local/share/slawatch).

@@ -13,12 +13,13 @@ the user-facing reference with the KPI queries.
 
 from slawatch.metrics.instruments import Instruments, build_instruments
 from slawatch.metrics.labels import LabelBounds
-from slawatch.metrics.protocols import AlertLike, DimensionsLike, ObservationLike, StateLike
+from slawatch.metrics.protocols import AlertLike, CalendarLike, DimensionsLike, ObservationLike, StateLike
 from slawatch.metrics.sla_metrics import SlaMetrics, build_metrics
 from slawatch.metrics.state_collector import StateCollector, register_state_source
 
 __all__ = [
     "AlertLike",
+    "CalendarLike",
     "DimensionsLike",
     "Instruments",
     "LabelBounds",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-__all__ = ["AlertLike", "DimensionsLike", "ObservationLike", "StateLike"]
+__all__ = ["AlertLike", "CalendarLike", "DimensionsLike", "ObservationLike", "StateLike"]
 
 
 class DimensionsLike(Protocol):
@@ -80,3 +80,14 @@ class StateLike(Protocol):
     def created_at(self) -> float | None: ...
     @property
     def at_risk_metrics(self) -> Iterable[str]: ...
+
+
+class CalendarLike(Protocol):
+    """``slawatch.sla.calendar.BusinessCalendar``: the years its holiday list lacks.
+
+    ``missing_years(y, y)`` is ``[y]`` when the calendar's holiday preset has no data for
+    ``y`` and the policy lists no holidays for it, else empty (always empty for a
+    calendar without a preset).
+    """
+
+    def missing_years(self, first_year: int, last_year: int) -> Iterable[int]: ...

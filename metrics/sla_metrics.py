@@ -7,7 +7,8 @@ never builds label sets itself and the catalogue stays in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
@@ -23,7 +24,7 @@ from slawatch.metrics.labels import (
     bound,
     code_label,
 )
-from slawatch.metrics.protocols import AlertLike, ObservationLike
+from slawatch.metrics.protocols import AlertLike, CalendarLike, ObservationLike
 from slawatch.metrics.state_collector import (
     FollowupsFn,
     S,
@@ -191,6 +192,25 @@ class SlaMetrics:
         self.instruments.calendar_year_missing.labels(
             calendar=code_label(calendar), year=str(int(year))
         ).set(1)
+
+    def watch_calendars(self, calendars: Mapping[str, CalendarLike], now: float) -> None:
+        """Export the current year of every policy calendar: 1 if its preset lacks it, else 0.
+
+        Without this, ``slawatch_calendar_year_missing`` would exist only once a year is
+        missing, so ``max by (calendar, year) (slawatch_calendar_year_missing) == 1`` (the
+        alert and the pipeline board) would compare against nothing, and "no calendar
+        runs out" could not be told from "the gauge is not exported". Called once at
+        start-up with the wall clock (the year is taken in UTC, as the engine does);
+        :meth:`calendar_year_missing` still sets any other year a clock reaches. Names
+        folded into one label (``other``) are 1 if any of them lacks the year.
+        """
+        year = datetime.fromtimestamp(now, UTC).year
+        missing: dict[str, bool] = {}
+        for name, calendar in calendars.items():
+            label = code_label(name)
+            missing[label] = missing.get(label, False) or year in set(calendar.missing_years(year, year))
+        for label, lacks in missing.items():
+            self.instruments.calendar_year_missing.labels(calendar=label, year=str(year)).set(1 if lacks else 0)
 
     def register_state_source(
         self,

@@ -11,8 +11,9 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from slawatch.metrics import (
     AlertLike,
+    CalendarLike,
     LabelBounds,
     ObservationLike,
     SlaMetrics,
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
     from slawatch.metrics.state_collector import FollowupsFn
     from slawatch.sla.alerts import Alert
     from slawatch.sla.engine import Observation, SlaEngine, TicketState
+    from slawatch.sla.policy import Policy
 
     def _engine_objects_fit(
         state: TicketState, obs: Observation, alert: Alert, engine: SlaEngine
@@ -416,6 +419,50 @@ def test_worker_gauges(registry: CollectorRegistry, metrics: SlaMetrics) -> None
     assert value(registry, "slawatch_owned_partitions") == 2
     assert value(registry, "slawatch_deadline_index_size") == 1234
     assert value(registry, "slawatch_calendar_year_missing", calendar="business", year="2031") == 1
+
+
+@dataclass(frozen=True)
+class FakeCalendar:
+    lacks: frozenset[int] = frozenset()
+
+    def missing_years(self, first_year: int, last_year: int) -> list[int]:
+        return [y for y in range(first_year, last_year + 1) if y in self.lacks]
+
+
+if TYPE_CHECKING:
+
+    def _calendars_fit(policy: Policy) -> Mapping[str, CalendarLike]:
+        return policy.calendars
+
+
+def test_watch_calendars_exports_every_calendars_current_year(
+    registry: CollectorRegistry, metrics: SlaMetrics
+) -> None:
+    """The gauge exists from start-up (0 when covered), so ``== 1`` has something to test."""
+    year = str(datetime.fromtimestamp(NOW, UTC).year)
+    calendars = {
+        "business": FakeCalendar(),
+        "field_service": FakeCalendar(lacks=frozenset({int(year)})),
+        "24x7": FakeCalendar(),  # folded into "other" like any label that is not a code
+    }
+    metrics.watch_calendars(calendars, NOW)
+    name = "slawatch_calendar_year_missing"
+    assert value(registry, name, calendar="business", year=year) == 0
+    assert value(registry, name, calendar="field_service", year=year) == 1
+    assert value(registry, name, calendar="other", year=year) == 0
+    # A later year a clock reaches is still reported by calendar_year_missing.
+    metrics.calendar_year_missing("business", int(year) + 1)
+    assert value(registry, name, calendar="business", year=str(int(year) + 1)) == 1
+    assert value(registry, name, calendar="business", year=year) == 0
+
+
+def test_watch_calendars_keeps_a_missing_year_when_names_fold_together(
+    registry: CollectorRegistry, metrics: SlaMetrics
+) -> None:
+    year = str(datetime.fromtimestamp(NOW, UTC).year)
+    lacking = FakeCalendar(lacks=frozenset({int(year)}))
+    metrics.watch_calendars({"1st shift": lacking, "2nd shift": FakeCalendar()}, NOW)
+    assert value(registry, "slawatch_calendar_year_missing", calendar="other", year=year) == 1
 
 
 def test_each_registry_is_independent() -> None:
