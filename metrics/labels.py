@@ -89,6 +89,19 @@ def code_label(value: object) -> str:
     return text if _CODE.fullmatch(text) else OTHER
 
 
+# Calendar names come from the policy file only (never from events), so they are as
+# bounded as the policy; unlike codes they may start with a digit, as `24x7` does.
+_CALENDAR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,47}")
+
+
+def calendar_label(value: object) -> str:
+    """A policy calendar name kept as is (``24x7``, ``business``), else ``other``."""
+    if value is None or value == "":
+        return UNKNOWN
+    text = str(value)
+    return text if _CALENDAR.fullmatch(text) else OTHER
+
+
 def bool_label(value: object) -> str:
     """``true``/``false`` for a bool, ``unknown`` for anything else (None: not reported)."""
     if value is True:

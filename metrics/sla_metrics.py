@@ -22,6 +22,7 @@ from slawatch.metrics.labels import (
     LabelBounds,
     bool_label,
     bound,
+    calendar_label,
     code_label,
 )
 from slawatch.metrics.protocols import AlertLike, CalendarLike, ObservationLike
@@ -190,7 +191,7 @@ class SlaMetrics:
         either way.
         """
         self.instruments.calendar_year_missing.labels(
-            calendar=code_label(calendar), year=str(int(year))
+            calendar=calendar_label(calendar), year=str(int(year))
         ).set(1)
 
     def watch_calendars(self, calendars: Mapping[str, CalendarLike], now: float) -> None:
@@ -207,7 +208,7 @@ class SlaMetrics:
         year = datetime.fromtimestamp(now, UTC).year
         missing: dict[str, bool] = {}
         for name, calendar in calendars.items():
-            label = code_label(name)
+            label = calendar_label(name)
             missing[label] = missing.get(label, False) or year in set(calendar.missing_years(year, year))
         for label, lacks in missing.items():
             self.instruments.calendar_year_missing.labels(calendar=label, year=str(year)).set(1 if lacks else 0)

@@ -443,13 +443,13 @@ def test_watch_calendars_exports_every_calendars_current_year(
     calendars = {
         "business": FakeCalendar(),
         "field_service": FakeCalendar(lacks=frozenset({int(year)})),
-        "24x7": FakeCalendar(),  # folded into "other" like any label that is not a code
+        "24x7": FakeCalendar(),  # a policy name: kept, although it starts with a digit
     }
     metrics.watch_calendars(calendars, NOW)
     name = "slawatch_calendar_year_missing"
     assert value(registry, name, calendar="business", year=year) == 0
     assert value(registry, name, calendar="field_service", year=year) == 1
-    assert value(registry, name, calendar="other", year=year) == 0
+    assert value(registry, name, calendar="24x7", year=year) == 0
     # A later year a clock reaches is still reported by calendar_year_missing.
     metrics.calendar_year_missing("business", int(year) + 1)
     assert value(registry, name, calendar="business", year=str(int(year) + 1)) == 1
