@@ -19,6 +19,7 @@ from slawatch.metrics.labels import (
     EVENT_TYPES,
     FOLLOWUP_METHODS,
     METRICS,
+    PRIORITIES,
     LabelBounds,
     bool_label,
     bound,
@@ -251,4 +252,16 @@ def build_metrics(registry: CollectorRegistry, bounds: LabelBounds) -> SlaMetric
         instruments.alerts_published.labels(kind=kind)
     for event_type in EVENT_TYPES:
         instruments.events_applied.labels(type=event_type)
+    # The SLA signals per configured department too (a few hundred series): a breach
+    # burst rule or an escalation panel over increase() must see the first breach of a
+    # department, not only the second.
+    for priority in PRIORITIES:
+        for department in sorted(bounds.departments):
+            for metric in METRICS:
+                instruments.sla_warnings.labels(metric=metric, priority=priority, department=department)
+                instruments.sla_breaches.labels(metric=metric, priority=priority, department=department)
+                for level in ESCALATION_LEVELS if metric != "complaint" else ("2",):
+                    instruments.sla_escalations.labels(
+                        metric=metric, level=level, priority=priority, department=department
+                    )
     return SlaMetrics(registry, bounds, instruments)

@@ -402,6 +402,21 @@ def test_alert_series_exist_at_zero_before_the_first_alert(registry: CollectorRe
         assert value(registry, "slawatch_alerts_published_total", kind=kind) == 0
 
 
+def test_sla_signal_series_exist_at_zero_per_configured_department(registry: CollectorRegistry) -> None:
+    """So increase() over a breach-burst rule sees a department's first breach."""
+    build_metrics(registry, BOUNDS)
+    department = sorted(BOUNDS.departments)[0]
+    labels = {"priority": "urgent", "department": department}
+    assert value(registry, "slawatch_sla_warnings_total", metric="response", **labels) == 0
+    assert value(registry, "slawatch_sla_breaches_total", metric="resolution", **labels) == 0
+    assert value(registry, "slawatch_sla_escalations_total", metric="resolution", level="1", **labels) == 0
+    assert value(registry, "slawatch_sla_escalations_total", metric="complaint", level="2", **labels) == 0
+    # Bounded: no series for folded values, and no level-1 complaint escalation (never fired).
+    folded = {"priority": "urgent", "department": "other"}
+    assert value(registry, "slawatch_sla_breaches_total", metric="response", **folded) is None
+    assert value(registry, "slawatch_sla_escalations_total", metric="complaint", level="1", **labels) is None
+
+
 def test_timer_run(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.timer_run(0.003)
     metrics.timer_run(0.3)
