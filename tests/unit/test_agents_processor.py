@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
@@ -241,3 +242,18 @@ def test_at_risk_lists_warned_not_breached_with_deadline() -> None:
     [row] = h.proc.at_risk()
     assert row["ticket_id"] == "T1" and row["metric"] == "response"
     assert row["deadline"] == ts("2026-11-16 14:00")
+
+
+def test_stored_state_is_an_exact_size_copy_not_orjsons_working_buffer() -> None:
+    # orjson.dumps returns its >= 4 KiB working buffer; the table keeps states for as long
+    # as tickets are open, so the processor stores a copy of the value's own length.
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T0"))  # warm caches outside the trace
+    tracemalloc.start()
+    try:
+        h.event(created("2026-11-16 10:00", ticket="T1"))
+        big = [t for t in tracemalloc.take_snapshot().traces if t.size >= 4096]
+    finally:
+        tracemalloc.stop()
+    assert TicketState.from_bytes(h.tickets["T1"]).ticket_id == "T1"
+    assert big == [], "a >= 4 KiB allocation outlived the event (the state's bytes?)"
