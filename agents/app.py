@@ -226,7 +226,7 @@ def create_worker(
         app=app, settings=settings, engine=engine, processor=processor, index=index,
         barrier=barrier, registry=registry, metrics=metrics, windows=windows, clock=clock,
     )  # fmt: skip
-    metrics.register_state_source(processor.state_snapshot, clock, engine.followups)
+    metrics.register_state_source(processor.state_snapshot, clock, processor.followups)
 
     @app.agent(source, name="ingest")
     async def ingest(stream: Any) -> None:

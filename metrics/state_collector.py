@@ -97,13 +97,25 @@ class StateCollector(Collector, Generic[S]):
         followups: Tally[tuple[str, ...]] = Tally()
         now = self._now()
         b = self._bounds
+        # One pass over every owned ticket per scrape: label bounding is memoized per
+        # dimensions object (the worker shares one per distinct combination) and status.
+        # The memo holds each dims object, so that no id is reused during the pass.
+        owners: dict[int, tuple[object, str, str]] = {}
+        statuses: dict[str, str] = {}
         for state in self._states():
-            priority = b.priority(state.dims.priority)
-            department = b.department(state.dims.department)
+            dims = state.dims
+            owner = owners.get(id(dims))
+            if owner is None or owner[0] is not dims:
+                owner = owners[id(dims)] = (dims, b.priority(dims.priority), b.department(dims.department))
+            _, priority, department = owner
             # Same rule as TicketState.is_open: a ticket known only from later events
             # (its ticket.created not seen yet) is not in the backlog.
-            if state.created_at is not None and state.status not in ("resolved", "closed"):
-                open_tickets[bound(state.status, OPEN_STATUSES), priority, department] += 1
+            status = state.status
+            if state.created_at is not None and status not in ("resolved", "closed"):
+                label = statuses.get(status)
+                if label is None:
+                    label = statuses[status] = bound(status, OPEN_STATUSES)
+                open_tickets[label, priority, department] += 1
                 by_age[age_band(now - state.created_at), priority, department] += 1
             for metric in state.at_risk_metrics:
                 at_risk[bound(metric, METRICS), priority, department] += 1

@@ -257,3 +257,20 @@ def test_stored_state_is_an_exact_size_copy_not_orjsons_working_buffer() -> None
         tracemalloc.stop()
     assert TicketState.from_bytes(h.tickets["T1"]).ticket_id == "T1"
     assert big == [], "a >= 4 KiB allocation outlived the event (the state's bytes?)"
+
+
+def test_memory_holds_summaries_and_the_gauges_read_them() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.proc.rebuild({3})
+    h.proc.metrics.register_state_source(h.proc.state_snapshot, lambda: h.now, h.proc.followups)
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.event(created("2026-11-16 10:00", ticket="T2", priority="urgent"))
+    h.event(ev("ticket.resolved", "2026-11-16 11:00", ticket="T2"))
+    [one, two] = sorted(h.proc.owned_states(), key=lambda s: s.ticket_id)
+    assert not isinstance(one, TicketState) and one.dims is not None
+    assert (one.status, two.status) == ("open", "resolved")
+    assert h.sample("slawatch_open_tickets", status="open", priority="normal", department="repair") == 1
+    h.now = ts("2026-11-30 10:00")  # the resolved ticket's survey and visit are overdue by now
+    assert h.sample("slawatch_followups_due", kind="survey", state="overdue") == 1
+    assert h.sample("slawatch_followups_due", kind="visit", state="overdue") == 1
+    assert h.proc.expired_tickets(h.now) == []

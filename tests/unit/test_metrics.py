@@ -554,6 +554,30 @@ def test_state_gauges_at_scrape_time(registry: CollectorRegistry, metrics: SlaMe
     assert value(registry, age, age="4h_1d", **OWNER) == 1
 
 
+class _FreshDims:
+    """A state whose ``dims`` is a new object at every read (ids may be reused)."""
+
+    status = "open"
+    created_at = NOW - 60
+    at_risk_metrics: tuple[str, ...] = ()
+
+    def __init__(self, department: str) -> None:
+        self.department = department
+
+    @property
+    def dims(self) -> Dims:
+        return Dims(department=self.department)
+
+
+def test_state_gauges_label_memo_survives_dims_objects_that_come_and_go(
+    registry: CollectorRegistry, metrics: SlaMetrics
+) -> None:
+    states = [_FreshDims("repair" if (i // 3) % 2 else "维修部") for i in range(300)]
+    metrics.register_state_source(lambda: states, lambda: NOW)
+    assert value(registry, "slawatch_open_tickets", status="open", priority="urgent", department="repair") == 150
+    assert value(registry, "slawatch_open_tickets", status="open", priority="urgent", department="other") == 150
+
+
 def test_state_source_is_not_read_at_registration(
     registry: CollectorRegistry, metrics: SlaMetrics
 ) -> None:
