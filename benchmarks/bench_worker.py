@@ -361,6 +361,77 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 """
 
 
+# A Faust app with slawatch's Faust options whose agent only decodes (or also writes one
+# table entry per message): what Faust itself costs per message on this machine. The
+# clock starts when its (empty) table's recovery is done, like the worker's.
+FAUST_FLOOR = r"""
+import json, os, sys, time, orjson, faust
+broker, topic, total, mode, port, datadir, app_id = sys.argv[1:8]
+total = int(total)
+app = faust.App(app_id, broker=f"kafka://{broker}", store="memory://", topic_partitions=8,
+                processing_guarantee="at_least_once", autodiscover=False, stream_publish_on_commit=False,
+                consumer_auto_offset_reset="earliest", web_port=int(port), web_host="127.0.0.1",
+                datadir=datadir)
+source = app.topic(topic, key_serializer="raw", value_serializer="raw")
+table = app.Table("floor", partitions=8, key_type=str, value_type=bytes)
+state = {"n": 0, "t0": None, "c0": None}
+
+@table.on_recover
+async def recovered():
+    if state["t0"] is None:
+        state["t0"], state["c0"] = time.time(), time.process_time()
+
+@app.agent(source)
+async def floor(stream):
+    loads = orjson.loads
+    async for event in stream.events():
+        doc = loads(event.value)
+        if mode == "table":
+            table[doc["ticket_id"]] = event.value
+        state["n"] += 1
+        if state["n"] == total:
+            seconds = time.time() - state["t0"]
+            cpu = time.process_time() - state["c0"]
+            with open(os.path.join(datadir, "result.json"), "w") as f:
+                json.dump({"n": total, "seconds": seconds, "cpu": cpu}, f)
+
+app.main()
+"""
+
+
+def faust_floor(run: BenchRun, topic: str, n: int, mode: str, timeout: float = 1800) -> dict[str, float]:
+    """Run :data:`FAUST_FLOOR` (``mode`` ``decode`` or ``table``) until it did ``n``."""
+    datadir = run.workdir / f"floor-{mode}"
+    datadir.mkdir(parents=True, exist_ok=True)
+    result = datadir / "result.json"
+    argv = [sys.executable, "-c", FAUST_FLOOR, run.broker, topic, str(n), mode, str(free_port()), str(datadir),
+            f"{run.prefix}-floor-{mode}", "worker", "-l", "warn"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+    with (datadir / "log.txt").open("wb") as log_file:
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=datadir)
+    try:
+        deadline = time.monotonic() + timeout
+        while not result.exists():
+            if proc.poll() is not None:
+                msg = f"Faust floor ({mode}) exited with {proc.returncode}; log {datadir / 'log.txt'}"
+                raise RuntimeError(msg)
+            if time.monotonic() > deadline:
+                msg = f"Faust floor ({mode}) did not finish {n} messages in {timeout} s"
+                raise TimeoutError(msg)
+            time.sleep(0.2)
+        time.sleep(0.1)
+        doc: dict[str, float] = json.loads(result.read_text())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    doc["rate"] = doc["n"] / doc["seconds"]
+    return doc
+
+
 def decode_floor(broker: str, topic: str, partitions: int, n: int) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", DECODE, broker, topic, str(partitions), str(n)],
@@ -484,6 +555,13 @@ def bench_throughput(run: BenchRun, args: argparse.Namespace, report: Report, wa
         log("decode floor #1: plain aiokafka consumer + orjson.loads")
         floors.append(decode_floor(run.broker, topic, 8, n))
         log(f"  {floors[-1]['rate']:,.0f} msg/s")
+        faust_rates: dict[str, dict[str, float]] = {}
+        if not args.no_faust_floor:
+            for mode in ("decode", "table"):
+                extra = " and writes one table entry" if mode == "table" else ""
+                log(f"Faust floor: an agent that only decodes{extra}")
+                faust_rates[mode] = faust_floor(run, topic, n, mode)
+                log(f"  {faust_rates[mode]['rate']:,.0f} msg/s")
         one = drain(run, "tp1", topic, n, 1, profile=args.profile)
         log(
             f"  one worker: {one.rate_from_ready:,.0f} events/s over {one.seconds:.1f} s, worker CPU "
@@ -494,7 +572,7 @@ def bench_throughput(run: BenchRun, args: argparse.Namespace, report: Report, wa
         log(f"  {floors[-1]['rate']:,.0f} msg/s")
         floor = sum(f["rate"] for f in floors) / len(floors)
         rate = one.rate_from_ready
-        report.details["throughput"] = {"worker": one.__dict__, "decode_floor": floors}
+        report.details["throughput"] = {"worker": one.__dict__, "decode_floor": floors, "faust_floor": faust_rates}
         report.add(
             Figure(
                 "throughput", "Throughput, one worker (events/s)", f"{rate:,.0f}", ">= 20,000",
@@ -510,6 +588,15 @@ def bench_throughput(run: BenchRun, args: argparse.Namespace, report: Report, wa
                 + ", ".join(f"{f['rate']:,.0f}" for f in floors) + ")",
             )
         )  # fmt: skip
+        for mode, label in (("decode", "decodes"), ("table", "decodes and writes one table entry")):
+            if mode in faust_rates:
+                fr = faust_rates[mode]["rate"]
+                report.add(
+                    Figure(
+                        f"faust-floor-{mode}", f"Faust agent that only {label} (msg/s)", f"{fr:,.0f}", "", None,
+                        f"worker / this = {rate / fr:.2f}; this / plain consumer = {fr / floor:.3f}",
+                    )
+                )  # fmt: skip
     if "scaleout" in want:
         if rate is None:
             one = drain(run, "so1", topic, n, 1)
@@ -881,7 +968,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steady-fraction", type=float, default=0.5)
     ap.add_argument("--steady-seconds", type=float, default=60.0)
     ap.add_argument("--marker-every", type=float, default=0.5)
-    ap.add_argument("--poll-every", type=float, default=0.1, help="/metrics poll interval for metric-latency")
+    ap.add_argument("--poll-every", type=float, default=0.25, help="/metrics poll interval for metric-latency")
+    ap.add_argument("--no-faust-floor", action="store_true", help="skip the trivial Faust agent runs")
     ap.add_argument("--only", default="all", help=f"comma list of {', '.join(FIGURES)} (or latency, all)")
     ap.add_argument("--profile", type=Path, help="py-spy raw profile of the throughput worker to this file")
     ap.add_argument("--markdown", type=Path, help="write the results as a markdown fragment here")

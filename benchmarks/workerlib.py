@@ -181,12 +181,17 @@ class BenchRun:
             w.stop(timeout=20)
 
     def delete_topics(self) -> list[str]:
-        """Delete this run's topics (and Faust's changelogs of its apps), nothing else."""
+        """Delete this run's topics (and Faust's changelogs of its apps) and consumer
+        groups, nothing else: every name starts with this run's unique prefix."""
         admin = make_admin(Settings(broker=self.broker))
         try:
             mine = sorted(t for t in admin.list_topics() if t.startswith(self.prefix))
             if mine:
                 admin.delete_topics(mine, raise_errors=False)
+            groups = [g["group_id"] for g in admin.list_groups() if str(g.get("group_id", "")).startswith(self.prefix)]
+            if groups:
+                with contextlib.suppress(Exception):  # a group still closing is left to expire
+                    admin.delete_groups(groups)
             return mine
         finally:
             admin.close()
