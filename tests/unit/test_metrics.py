@@ -578,6 +578,14 @@ def test_state_gauges_label_memo_survives_dims_objects_that_come_and_go(
     assert value(registry, "slawatch_open_tickets", status="open", priority="urgent", department="other") == 150
 
 
+@pytest.mark.parametrize("age", [-5, 0, 3599.9, 3600, 14400, 86399, 86400, 3 * 86400, 7 * 86400 - 1, 7 * 86400, 1e9])
+def test_state_gauges_put_each_age_in_the_band_age_band_names(
+    registry: CollectorRegistry, metrics: SlaMetrics, age: float
+) -> None:
+    metrics.register_state_source(lambda: [FakeState(created_at=NOW - age)], lambda: NOW)
+    assert value(registry, "slawatch_open_tickets_by_age", age=age_band(age), **OWNER) == 1
+
+
 def test_state_source_is_not_read_at_registration(
     registry: CollectorRegistry, metrics: SlaMetrics
 ) -> None:
