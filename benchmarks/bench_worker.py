@@ -367,6 +367,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 FAUST_FLOOR = r"""
 import json, os, sys, time, orjson, faust
 broker, topic, total, mode, port, datadir, app_id = sys.argv[1:8]
+sys.argv[1:8] = []  # the rest is Faust's command line ("worker -l warn")
 total = int(total)
 app = faust.App(app_id, broker=f"kafka://{broker}", store="memory://", topic_partitions=8,
                 processing_guarantee="at_least_once", autodiscover=False, stream_publish_on_commit=False,
