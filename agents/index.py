@@ -123,14 +123,23 @@ class DeadlineIndex:
         self._heaps[partition] = heap
 
     # --- the timer's side ----------------------------------------------------------------
-    def pop_due(self, now: float, ready: Callable[[int], bool] | None = None) -> list[DueEntry]:
+    def pop_due(
+        self,
+        now: float,
+        ready: Callable[[int], bool] | None = None,
+        may_resend: Callable[[int], bool] | None = None,
+    ) -> list[DueEntry]:
         """Entries whose instant is before ``now``; they become in flight.
 
         ``ready(partition)`` is asked only for partitions with something due; when it
         says no, that partition's entries wait for a later run (see
         :class:`~slawatch.agents.barrier.CatchUpBarrier`). Also returns in-flight entries
         whose tick has not come back within ``resend_after`` seconds, so a lost tick
-        delays an alert but never drops it.
+        delays an alert but never drops it. ``may_resend(partition)`` (asked once per
+        partition and run) says whether a tick still missing can be lost rather than
+        queued: the worker answers no while that partition of the ticks topic has
+        unprocessed messages, because resending ticks that wait behind a backlog
+        multiplies them (each resend is one more message to process).
         """
         due: list[DueEntry] = []
         mono = self._monotonic()
@@ -145,9 +154,16 @@ class DeadlineIndex:
                 del live[tid]
                 self._inflight[tid] = _InFlight(partition, instant, mono)
                 due.append(DueEntry(partition, tid, instant))
+        allowed: dict[int, bool] = {}
         for tid, flight in list(self._inflight.items()):
             if mono - flight.sent_at < self._resend_after:
                 break
+            if may_resend is not None:
+                ok = allowed.get(flight.partition)
+                if ok is None:
+                    ok = allowed[flight.partition] = may_resend(flight.partition)
+                if not ok:
+                    continue
             del self._inflight[tid]
             self._inflight[tid] = _InFlight(flight.partition, flight.instant, mono)
             due.append(DueEntry(flight.partition, tid, flight.instant))

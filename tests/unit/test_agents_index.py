@@ -63,6 +63,20 @@ def test_lost_tick_is_resent_after_timeout() -> None:
     assert idx.pop_due(12.0) == [DueEntry(0, "a", 10.0)]
 
 
+def test_tick_waiting_behind_a_backlog_is_not_resent() -> None:
+    mono = Mono()
+    idx = DeadlineIndex(resend_after=5.0, monotonic=mono)
+    idx.set(0, "a", 10.0)
+    idx.set(1, "b", 10.0)
+    assert len(idx.pop_due(11.0)) == 2
+    mono.t = 6.0
+    drained = {0: False, 1: True}
+    assert idx.pop_due(12.0, may_resend=drained.__getitem__) == [DueEntry(1, "b", 10.0)]
+    assert idx.in_flight("a")  # still waited for, resent once its partition drained
+    drained[0] = True
+    assert idx.pop_due(12.0, may_resend=drained.__getitem__) == [DueEntry(0, "a", 10.0)]
+
+
 def test_heap_is_compacted_when_stale_entries_pile_up() -> None:
     idx = DeadlineIndex()
     for i in range(1000):
@@ -122,6 +136,20 @@ def test_barrier_waits_for_messages_present_when_due_then_not_longer() -> None:
     done[0] = 99
     assert barrier.ready(0)
     assert not barrier.ready(0)  # a new due entry takes a new snapshot (499)
+
+
+def test_barrier_waits_as_long_as_the_stream_progresses_and_not_when_it_stalls() -> None:
+    mono = Mono()
+    done = {0: 0}
+    barrier = CatchUpBarrier(lambda p: 10_000, done.get, max_wait=30.0, monotonic=mono)
+    for step in range(1, 10):  # a catch-up of 4.5 minutes, progressing all along
+        mono.t = step * 29.0
+        done[0] = step * 1000
+        assert not barrier.ready(0)
+    mono.t += 29.0  # no progress, but not for max_wait yet
+    assert not barrier.ready(0)
+    mono.t += 2.0  # stalled for 31 s: fire rather than wait forever
+    assert barrier.ready(0)
 
 
 def test_barrier_empty_partition_and_unknown_watermark() -> None:
