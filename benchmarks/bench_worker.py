@@ -72,6 +72,7 @@ from workerlib import (  # the sibling module: benchmarks/ is not a package
     iso_epoch,
     percentile,
     produce,
+    topic_size,
     wait_committed,
 )
 
@@ -461,6 +462,8 @@ class DrainResult:
     duplicates: float
     partitions: list[list[int]]
     index_rebuilds: list[int]
+    ticks: int  # ticks the workers sent themselves by the end of the drain
+    alerts: int
 
 
 def settle(workers: Sequence[Worker], partitions: int, timeout: float = 180.0) -> list[dict[str, Any]]:
@@ -509,6 +512,7 @@ def drain(
                 spy.wait(60)
             last = [w.metrics() for w in workers]
             docs = [w.health() or {} for w in workers]
+            ticks, alerts = topic_size(base, base.topic_ticks), topic_size(base, base.topic_alerts)
         applied = sum(m.total("slawatch_events_applied_total") for m in last)
         dead = sum(m.total("slawatch_events_dead_lettered_total") for m in last)
         dups = sum(m.total("slawatch_events_duplicate_total") for m in last)
@@ -529,6 +533,8 @@ def drain(
             duplicates=dups,
             partitions=[sorted(d.get("partitions", [])) for d in docs],
             index_rebuilds=rebuilds,
+            ticks=ticks,
+            alerts=alerts,
         )
     finally:
         if spy is not None and spy.poll() is None:
@@ -566,7 +572,8 @@ def bench_throughput(run: BenchRun, args: argparse.Namespace, report: Report, wa
         one = drain(run, "tp1", topic, n, 1, profile=args.profile)
         log(
             f"  one worker: {one.rate_from_ready:,.0f} events/s over {one.seconds:.1f} s, worker CPU "
-            f"{one.cpu[0]:.0%} of a core, machine busy {one.machine_busy:.0%}"
+            f"{one.cpu[0]:.0%} of a core, machine busy {one.machine_busy:.0%}; {one.ticks:,} ticks and "
+            f"{one.alerts:,} alerts sent by the end"
         )
         log("decode floor #2")
         floors.append(decode_floor(run.broker, topic, 8, n))

@@ -50,6 +50,7 @@ __all__ = [
     "percentile",
     "produce",
     "rss_kib",
+    "topic_size",
     "wait_committed",
 ]
 
@@ -316,6 +317,22 @@ def iso_epoch(text: str) -> float:
 
 
 # --------------------------------------------------------------------------- Kafka
+
+
+def topic_size(settings: Settings, topic: str) -> int:
+    """Messages ever written to ``topic`` (sum of its partitions' end offsets)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def size() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker, group_id=None)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(settings.partitions)])
+            return int(sum(ends.values()))
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(size())
 
 
 def committed_total(settings: Settings, topic: str | None = None) -> int:
