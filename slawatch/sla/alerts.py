@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from hashlib import sha1
 from typing import Any
 
 import orjson
@@ -21,10 +22,16 @@ KIND_BREACHED = "sla.breached"
 KIND_ESCALATED = "sla.escalated"
 
 _NAMESPACE = uuid.UUID("6f1c2b8e-5d0a-4c59-9a8e-3d5e7c1b2a90")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+# RFC 4122 variant: the top two bits of hex digit 16 become 10 (so 8, 9, a or b).
+_VARIANT = {f"{i:x}": f"{8 | (i & 3):x}" for i in range(16)}
 
 
 def alert_id_for(ticket_id: str, metric: str, kind: str, level: int | None) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{ticket_id}\x1f{metric}\x1f{kind}\x1f{level or ''}"))
+    """``str(uuid.uuid5(_NAMESPACE, name))``, spelled out on the SHA-1 hex digest: the
+    ``uuid.UUID`` object round trip cost more than the hash (a test checks equality)."""
+    h = sha1(_NAMESPACE_BYTES + f"{ticket_id}\x1f{metric}\x1f{kind}\x1f{level or ''}".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def format_instant(ts: float, tz: tzinfo) -> str:
@@ -70,6 +77,11 @@ class Alert:
         from datetime import UTC
 
         tz = self.tz or UTC
+        fired_at = format_instant(self.fired_at, tz)
+        deadline = self.deadline
+        deadline_text = (  # a breach's deadline is its fired_at: format it once
+            None if deadline is None else fired_at if deadline == self.fired_at else format_instant(deadline, tz)
+        )
         return {
             "alert_id": self.alert_id,
             "kind": self.kind,
@@ -79,8 +91,8 @@ class Alert:
             "priority": self.priority,
             "department": self.department,
             "assignee": self.assignee,
-            "deadline": format_instant(self.deadline, tz) if self.deadline is not None else None,
-            "fired_at": format_instant(self.fired_at, tz),
+            "deadline": deadline_text,
+            "fired_at": fired_at,
             "elapsed_seconds": self.elapsed_seconds,
             "target_seconds": self.target_seconds,
             "calendar": self.calendar,
