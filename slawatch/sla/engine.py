@@ -36,6 +36,7 @@ from slawatch.sla.alerts import (
     KIND_ESCALATED,
     KIND_WARNING,
     Alert,
+    Contact,
     alert_id_for,
 )
 from slawatch.sla.calendar import BusinessCalendar
@@ -255,6 +256,9 @@ class SlaEngine:
         self.missing_calendar_years: set[tuple[str, int]] = set()
         self._checked_years: set[int] = set()
         self._threshold_cache: dict[tuple[str, float], list[tuple[int, str, int | None, float]]] = {}
+        # Escalation contacts per (department, level): Policy.route builds a new Contact
+        # each call; the policy is immutable (its target_for memoises the same way).
+        self._routes: dict[tuple[str | None, int], Contact] = {}
 
     # ------------------------------------------------------------------ thresholds
     def _thresholds(self, clock: Clock) -> list[tuple[int, str, int | None, float]]:
@@ -292,6 +296,12 @@ class SlaEngine:
         deadline = clock.deadline
         if deadline is None and clock.state == RUNNING and clock.acc < clock.target:
             deadline = self._cals[clock.calendar].add(clock.since, clock.target - clock.acc)
+        escalate_to = None
+        if level:
+            route = (state.department, level)
+            escalate_to = self._routes.get(route)
+            if escalate_to is None:
+                escalate_to = self._routes[route] = self.policy.route(state.department, level)
         return Alert(
             alert_id=alert_id_for(state.ticket_id, clock.metric, kind, level),
             kind=kind,
@@ -308,7 +318,7 @@ class SlaEngine:
             calendar=clock.calendar,
             category=state.category,
             channel=state.channel,
-            escalate_to=self.policy.route(state.department, level) if level else None,
+            escalate_to=escalate_to,
             tz=self._tz,
         )
 
@@ -364,7 +374,9 @@ class SlaEngine:
         best: float | None = None
         for clock in state.clocks.values():
             if clock.state == RUNNING:
-                nx = self._next(clock)
+                nx = clock.nx
+                if nx is None:  # memo stale (the hit is inlined: this runs after every event)
+                    nx = self._next(clock)
                 if nx and (best is None or nx[0] < best):
                     best = nx[0]
         return best
@@ -382,7 +394,9 @@ class SlaEngine:
             if clock.state != RUNNING:
                 continue
             while True:
-                nx = self._next(clock)
+                nx = clock.nx
+                if nx is None:  # memo stale (the hit is inlined: this runs before every event)
+                    nx = self._next(clock)
                 if not nx:
                     break
                 at = nx[0]
@@ -400,7 +414,9 @@ class SlaEngine:
             if clock.state != RUNNING:
                 continue
             while True:
-                nx = self._next(clock)
+                nx = clock.nx
+                if nx is None:
+                    nx = self._next(clock)
                 if not nx or not nx[4] < clock.acc:
                     break
                 self._fire(state, clock, nx[1], nx[2], nx[3], t, clock.acc, alerts)
@@ -473,8 +489,22 @@ class SlaEngine:
             if event.type in _MAY_LOWER_TARGETS:
                 self._fire_exceeded(state, t, out.alerts)
 
-    def _obs(self, out: Outcome, state: TicketState, kind: str, t: float, **kw: Any) -> None:
-        out.observations.append(Observation(kind, state.dims, t, **kw))
+    def _obs(
+        self,
+        out: Outcome,
+        state: TicketState,
+        kind: str,
+        t: float,
+        value: float | None = None,
+        ok: bool | None = None,
+        first_contact: bool | None = None,
+        method: str | None = None,
+    ) -> None:
+        # Explicit parameters, passed on positionally: **kw cost more than the append.
+        dims = state.dims_memo
+        if dims is None:
+            dims = state.dims
+        out.observations.append(Observation(kind, dims, t, value, ok, first_contact, method))
 
     def _on_created(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
         state.dims_memo = None
