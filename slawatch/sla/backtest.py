@@ -15,7 +15,7 @@ import argparse
 import gc
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from pathlib import Path
@@ -239,12 +239,6 @@ class Backtest:
         return self.summary
 
 
-def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    for n, line in enumerate(stream, 1):
-        if line and not line.isspace():  # = line.strip() (same ASCII whitespace), no copy
-            yield n, line
-
-
 def run_backtest(
     events: Iterable[tuple[int, bytes]] | Iterable[bytes | str | dict[str, Any]],
     policy: Policy | None = None,
@@ -296,7 +290,14 @@ def main(args: argparse.Namespace) -> int:
         gc_enabled = gc.isenabled()
         gc.disable()
         try:
-            _, summary = run_backtest(_lines(source), policy, until, write, report)
+            # run_backtest's loop without a generator and a per-item type test in
+            # between: the same calls per line, a few percent faster.
+            bt = Backtest(policy, write)
+            feed = bt.feed
+            for line_no, line in enumerate(source, 1):
+                if line and not line.isspace():  # = line.strip() (the same ASCII whitespace), no copy
+                    feed(line, line_no, report)
+            summary = bt.finish(until)
         finally:
             if gc_enabled:
                 gc.enable()
