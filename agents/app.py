@@ -168,10 +168,10 @@ def create_worker(
         TICKETS_TABLE,
         partitions=settings.partitions,
         # value_type=bytes makes the changelog serializer "raw": the state is already
-        # TicketState.to_bytes(), and recovery must hand back the same bytes.
+        # processor.pack_state(), and recovery must hand back the same bytes.
         key_type=str,
         value_type=bytes,
-        help="Ticket states (TicketState.to_bytes) by ticket_id.",
+        help="Ticket states (processor.pack_state: zlib-compressed JSON) by ticket_id.",
     )
     window_tables = [
         (

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from sla_scenarios import created, ev, ts
 
 from slawatch.agents.index import DeadlineIndex
-from slawatch.agents.processor import TicketProcessor
+from slawatch.agents.processor import TicketProcessor, pack_state, unpack_state
 from slawatch.agents.windows import Increments
 from slawatch.metrics import LabelBounds, build_metrics
 from slawatch.settings import Settings
@@ -149,7 +149,7 @@ def test_duplicate_event_id_is_counted_and_not_applied_twice() -> None:
 def test_state_records_partition_and_index_holds_next_threshold() -> None:
     h = Harness(ts("2026-11-16 10:00"))
     h.event(created("2026-11-16 10:00", ticket="T1"), partition=5)
-    state = TicketState.from_bytes(h.tickets["T1"])
+    state = unpack_state(h.tickets["T1"])
     assert state.partition == 5
     assert h.index.next_instant(5, "T1") == ts("2026-11-16 13:12")  # normal: warn at 0.8 x 4 h
 
@@ -244,6 +244,26 @@ def test_at_risk_lists_warned_not_breached_with_deadline() -> None:
     assert row["deadline"] == ts("2026-11-16 14:00")
 
 
+def test_stored_state_is_compressed_and_reads_back_equal() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    raw = h.tickets["T1"]
+    state = unpack_state(raw)
+    assert len(raw) < len(state.to_bytes())
+    assert pack_state(unpack_state(raw)) == raw
+
+
+def test_plain_json_states_from_an_older_changelog_still_read() -> None:
+    # Changelogs written before compression hold TicketState.to_bytes() as is.
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    plain = unpack_state(h.tickets["T1"]).to_bytes()
+    h.tickets["T1"] = plain
+    assert h.proc.rebuild({3}) == 1
+    h.event(ev("ticket.responded", "2026-11-16 10:30", ticket="T1"))
+    assert unpack_state(h.tickets["T1"]).clocks["response"].state == "stopped"
+
+
 def test_stored_state_is_an_exact_size_copy_not_orjsons_working_buffer() -> None:
     # orjson.dumps returns its >= 4 KiB working buffer; the table keeps states for as long
     # as tickets are open, so the processor stores a copy of the value's own length.
@@ -255,7 +275,7 @@ def test_stored_state_is_an_exact_size_copy_not_orjsons_working_buffer() -> None
         big = [t for t in tracemalloc.take_snapshot().traces if t.size >= 4096]
     finally:
         tracemalloc.stop()
-    assert TicketState.from_bytes(h.tickets["T1"]).ticket_id == "T1"
+    assert unpack_state(h.tickets["T1"]).ticket_id == "T1"
     assert big == [], "a >= 4 KiB allocation outlived the event (the state's bytes?)"
 
 
