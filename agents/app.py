@@ -22,7 +22,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -43,7 +43,7 @@ from slawatch.settings import Settings
 from slawatch.sla.alerts import Alert
 from slawatch.sla.engine import SlaEngine
 from slawatch.sla.policy import Policy
-from slawatch.streams.codecs import TICK_EXPIRE, Tick, encode_tick
+from slawatch.streams.codecs import MAX_TICK_TICKETS, TICK_ADVANCE, TICK_EXPIRE, Tick, TickKind, encode_tick
 
 __all__ = ["SlaWorker", "broker_credentials", "create_app", "create_worker"]
 
@@ -283,18 +283,24 @@ def create_worker(
             for p in gone:
                 ticks_done.pop(p, None)
 
+    async def send_ticks(kind: TickKind, now: float, due: Iterable[tuple[int, str]]) -> None:
+        """One tick per partition (and per MAX_TICK_TICKETS) for ``(partition, ticket_id)``."""
+        by_partition: dict[int, list[str]] = {}
+        for partition, ticket_id in due:
+            by_partition.setdefault(partition, []).append(ticket_id)
+        for partition, ids in by_partition.items():
+            for i in range(0, len(ids), MAX_TICK_TICKETS):
+                tick = Tick(tuple(ids[i : i + MAX_TICK_TICKETS]), now, kind)
+                await ticks.send(key=None, value=encode_tick(tick), partition=partition, force=True)
+
     @app.timer(settings.timer_interval_seconds, name="slawatch.fire_due")
     async def fire_due() -> None:
-        """Send a tick for every due deadline-index entry (cost: due entries only)."""
+        """Send ticks for the due deadline-index entries (cost: due entries only)."""
         started = time.perf_counter()
         try:
             now = clock()
-            for entry in index.pop_due(now, ready=barrier.ready, may_resend=ticks_drained):
-                tick = Tick(entry.ticket_id, now)
-                await ticks.send(
-                    key=entry.ticket_id.encode(), value=encode_tick(tick),
-                    partition=entry.partition, force=True,
-                )  # fmt: skip
+            due = index.pop_due(now, ready=barrier.ready, may_resend=ticks_drained)
+            await send_ticks(TICK_ADVANCE, now, ((e.partition, e.ticket_id) for e in due))
         except Exception:  # the timer must survive a broker hiccup
             log.exception("deadline timer run failed; due entries are retried")
         metrics.timer_run(time.perf_counter() - started)
@@ -304,9 +310,7 @@ def create_worker(
         """Ask the owning stream to delete closed-out tickets past retention."""
         try:
             now = clock()
-            for partition, ticket_id in processor.expired_tickets(now):
-                tick = Tick(ticket_id, now, TICK_EXPIRE)
-                await ticks.send(key=ticket_id.encode(), value=encode_tick(tick), partition=partition, force=True)
+            await send_ticks(TICK_EXPIRE, now, processor.expired_tickets(now))
         except Exception:
             log.exception("expiry sweep failed; retried at the next sweep")
 

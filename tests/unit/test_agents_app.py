@@ -97,7 +97,7 @@ def test_tick_through_the_agent_publishes_alerts(worker: Any) -> None:
     w, alerts, _ = worker
     _put(w, created("2026-11-16 10:00", ticket="T1"))
     w.now[0] = ts("2026-11-16 14:00") + 1
-    _put(w, encode_tick(Tick("T1", w.now[0])), topic=w.settings.topic_ticks)
+    _put(w, encode_tick(Tick(("T1",), w.now[0])), topic=w.settings.topic_ticks)
     assert [a.kind for a in alerts] == ["sla.warning", "sla.breached", "sla.escalated"]
 
 

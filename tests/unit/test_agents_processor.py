@@ -65,7 +65,7 @@ class Harness:
         asyncio.run(self.proc.on_event(raw, key=key, topic="in", partition=partition, offset=self.offset))
 
     def tick(self, ticket: str, now: float, partition: int = 3) -> None:
-        asyncio.run(self.proc.on_tick(encode_tick(Tick(ticket, now)), partition=partition))
+        asyncio.run(self.proc.on_tick(encode_tick(Tick((ticket,), now)), partition=partition))
 
     def sample(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0
@@ -184,6 +184,20 @@ def test_tick_advances_to_its_instant_and_alerts_carry_threshold_instants() -> N
     assert any("breaches" in fields for incs in h.window_adds for fields in incs.values())
 
 
+def test_one_tick_for_many_tickets_publishes_all_alerts_once_before_any_state_write() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    for t in ("T1", "T2", "T3"):
+        h.event(created("2026-11-16 10:00", ticket=t))
+    h.order.clear()
+    h.now = ts("2026-11-16 13:12") + 1
+    asyncio.run(h.proc.on_tick(encode_tick(Tick(("T1", "GONE", "T2", "T3"), h.now)), partition=3))
+    assert sorted((a.ticket_id, a.kind) for a in h.alerts) == [
+        ("T1", "sla.warning"), ("T2", "sla.warning"), ("T3", "sla.warning"),
+    ]  # fmt: skip
+    assert h.order == ["alerts", "state", "state", "state"]
+    assert {h.index.next_instant(3, t) for t in ("T1", "T2", "T3")} == {ts("2026-11-16 14:00")}
+
+
 def test_tick_for_unknown_ticket_is_dropped_from_the_index() -> None:
     h = Harness(ts("2026-11-16 10:00"))
     h.index.set(3, "GONE", 1.0)
@@ -214,7 +228,7 @@ def test_closed_ticket_past_retention_is_deleted() -> None:
     assert "T1" in h.tickets
     h.now = ts("2026-11-16 10:20") + 31 * 86400
     assert h.proc.expired_tickets(h.now) == [(3, "T1")]
-    asyncio.run(h.proc.on_tick(encode_tick(Tick("T1", h.now, "expire")), partition=3))
+    asyncio.run(h.proc.on_tick(encode_tick(Tick(("T1",), h.now, "expire")), partition=3))
     assert "T1" not in h.tickets
     assert h.proc.expired_tickets(h.now) == []
 

@@ -1,0 +1,33 @@
+"""The tick wire format: what the timer sends and the stream reads back."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from slawatch.streams.codecs import InvalidTick, Tick, decode_tick, encode_tick
+
+
+def test_tick_with_many_tickets_round_trips() -> None:
+    tick = Tick(("T1", "T2", "T3"), 1_795_000_000.5, "expire")
+    assert decode_tick(encode_tick(tick)) == tick
+
+
+def test_single_ticket_tick_of_an_earlier_version_still_reads() -> None:
+    raw = orjson.dumps({"ticket_id": "T1", "now": 1_795_000_000, "kind": "advance"})
+    assert decode_tick(raw) == Tick(("T1",), 1_795_000_000.0, "advance")
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"ticket_ids": [], "now": 1.0},
+        {"ticket_ids": ["T1", ""], "now": 1.0},
+        {"ticket_ids": "T1", "now": 1.0},
+        {"ticket_ids": ["T1"], "now": True},
+        {"ticket_ids": ["T1"], "now": 1.0, "kind": "later"},
+    ],
+)
+def test_malformed_tick_is_rejected_with_the_field_named(doc: dict[str, object]) -> None:
+    with pytest.raises(InvalidTick, match="tick field"):
+        decode_tick(orjson.dumps(doc))
