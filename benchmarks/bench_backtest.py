@@ -110,7 +110,7 @@ def main() -> int:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
-    print(f"backtest events/s: {bt[3]:,.0f}  ({bt[3] / decode_rate:.2f} x the plain decode loop)")
+    print(f"backtest events/s: {bt[3]:,.0f}  ({bt[3] / decode_rate:.3f} x the plain decode loop)")
     print(f"peak RSS: half stream {rows[1][4] / 1024:.1f} MiB, full stream {bt[4] / 1024:.1f} MiB")
     return 0
 
