@@ -14,6 +14,7 @@ workers, exactly as Prometheus does with ``/metrics``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,8 @@ def register_views(worker: SlaWorker) -> None:
     @app.page("/metrics")
     async def metrics(self: Any, request: Any) -> Any:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = encoder(worker.registry)
+        # In a thread: the state gauges walk every owned ticket (see state_snapshot).
+        body = await asyncio.to_thread(encoder, worker.registry)
         return self.bytes(body, headers={"Content-Type": content_type})
 
     @app.page("/sla/windows")

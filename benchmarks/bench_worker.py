@@ -768,12 +768,17 @@ async def _steady(
         achieved = i / (time.time() - t0)
         await producer.flush()
         done.set()
-        await asyncio.wait_for(poller, 120)
+        try:
+            await asyncio.wait_for(poller, 120)
+        except TimeoutError:
+            log(f"  {len(sent_at) - len(seen_at)} of {len(sent_at)} markers not on /metrics 120 s after the end")
     finally:
         done.set()
         poller.cancel()
         await producer.stop()
-    return [s - p for p, s in zip(sent_at, seen_at, strict=False)], scrape_seconds, achieved
+    # A marker never seen counts as infinitely late: the percentiles must not forget it.
+    seen = [s - p for p, s in zip(sent_at, seen_at, strict=False)]
+    return seen + [float("inf")] * (len(sent_at) - len(seen)), scrape_seconds, achieved
 
 
 def bench_metric_latency(run: BenchRun, args: argparse.Namespace, report: Report, max_rate: float | None) -> None:
