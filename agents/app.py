@@ -241,7 +241,9 @@ def create_worker(
         app=app, settings=settings, engine=engine, processor=processor, index=index,
         barrier=barrier, registry=registry, metrics=metrics, windows=windows, clock=clock,
     )  # fmt: skip
-    metrics.register_state_source(processor.state_snapshot, clock, processor.followups)
+    metrics.register_state_source(
+        processor.state_snapshot, clock, processor.followups, min_interval=settings.state_gauges_interval_seconds
+    )
 
     @app.agent(source, name="ingest")
     async def ingest(stream: Any) -> None:

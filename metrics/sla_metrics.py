@@ -219,13 +219,17 @@ class SlaMetrics:
         states: Callable[[], Iterable[S]],
         now: Callable[[], float],
         followups: FollowupsFn[S] | None = None,
+        *,
+        min_interval: float = 0.0,
     ) -> StateCollector[S]:
         """Expose the scrape-time state gauges over ``states()`` (owned partitions only).
 
         Pass ``followups=engine.followups`` for ``slawatch_followups_due``. See
         :class:`~slawatch.metrics.state_collector.StateCollector`.
         """
-        return register_state_source(self.registry, self.bounds, states, now, followups)
+        return register_state_source(
+            self.registry, self.bounds, states, now, followups, min_interval=min_interval
+        )
 
 
 _OBSERVERS: dict[str, Callable[[SlaMetrics, ObservationLike], None]] = {

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     policy_file: Path | None = None
     timer_interval_seconds: float = Field(0.2, gt=0, le=10)
+    #: Scrapes sooner than this after the last reuse its ticket-state gauges (open
+    #: tickets, by age, at risk, follow-ups): each pass walks every owned ticket.
+    state_gauges_interval_seconds: float = Field(5.0, ge=0, le=300)
     retention_seconds: float = Field(30 * 86400, ge=0)
     window_sizes_seconds: tuple[int, ...] = (60, 3600)
     window_expires_seconds: int = Field(86400, ge=60)

@@ -30,7 +30,7 @@ from slawatch.metrics import (
     build_metrics,
 )
 from slawatch.metrics.labels import bound, code_label
-from slawatch.metrics.state_collector import age_band
+from slawatch.metrics.state_collector import StateCollector, age_band
 from slawatch.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -594,6 +594,29 @@ def test_state_source_is_not_read_at_registration(
 
     collector = metrics.register_state_source(not_ready, lambda: NOW)
     registry.unregister(collector)
+
+
+def test_scrapes_within_min_interval_reuse_the_last_pass_over_the_states() -> None:
+    registry = CollectorRegistry()
+    mono = [100.0]
+    passes: list[int] = []
+    states = [FakeState(created_at=NOW - 60)]
+
+    def source() -> list[StateLike]:
+        passes.append(1)
+        return list(states)
+
+    collector = StateCollector(
+        LabelBounds.from_settings(Settings()), source, lambda: NOW, min_interval=5.0, monotonic=lambda: mono[0]
+    )
+    registry.register(collector)
+    assert value(registry, "slawatch_open_tickets", status="open", **OWNER) == 1
+    states.append(FakeState(created_at=NOW - 60))
+    mono[0] += 4.9
+    assert value(registry, "slawatch_open_tickets", status="open", **OWNER) == 1
+    mono[0] += 0.1
+    assert value(registry, "slawatch_open_tickets", status="open", **OWNER) == 2
+    assert len(passes) == 2
 
 
 def test_empty_state_exposes_the_families_without_samples(
