@@ -96,8 +96,12 @@ def register_views(worker: SlaWorker) -> None:
     @app.page("/metrics")
     async def metrics(self: Any, request: Any) -> Any:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        # ``?name[]=family`` (repeatable) renders only those families, as client_python's
+        # own handler does: a cheap probe for one counter needs no full exposition.
+        names = request.query.getall("name[]", [])
+        registry = worker.registry.restricted_registry(names) if names else worker.registry
         # In a thread: the state gauges walk every owned ticket (see state_snapshot).
-        body = await asyncio.to_thread(encoder, worker.registry)
+        body = await asyncio.to_thread(encoder, registry)
         return self.bytes(body, headers={"Content-Type": content_type})
 
     @app.page("/sla/windows")

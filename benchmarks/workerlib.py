@@ -259,9 +259,11 @@ class Worker:
         except (urllib.error.URLError, OSError, ValueError):
             return None
 
-    def metrics(self) -> Metrics:
+    def metrics(self, *names: str) -> Metrics:
+        """Scrape ``/metrics`` (only the families ``names``, when given)."""
         t0 = time.time()
-        body = self.get("/metrics", timeout=60).decode()
+        query = "?" + "&".join(f"name[]={n}" for n in names) if names else ""
+        body = self.get("/metrics" + query, timeout=60).decode()
         t1 = time.time()
         return Metrics(parse_metrics(body), t1 - t0, t1)
 

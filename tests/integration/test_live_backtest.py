@@ -136,6 +136,10 @@ def test_past_days_backlog_live_equals_backtest(test_settings: Settings, tmp_pat
         metrics = worker.get("/metrics").decode()
         n_dup = sum(1 for m in messages if m.kind == "duplicate")
         assert f"slawatch_events_duplicate_total {float(n_dup)}" in metrics
+        # ?name[]= renders only the families asked for (a cheap probe of one counter).
+        probe = worker.get("/metrics?name[]=slawatch_events_duplicate_total").decode()
+        assert f"slawatch_events_duplicate_total {float(n_dup)}" in probe
+        assert "slawatch_open_tickets" not in probe and "slawatch_events_applied_total" not in probe
     finally:
         reader.close()
         assert worker.stop() == 0, worker.log_tail()
