@@ -251,7 +251,7 @@ def create_worker(
         async for event in stream.events():
             message = event.message
             if message.topic == settings.topic_ticks:
-                await processor.on_tick(event.value, partition=message.partition)
+                await processor.on_tick(event.value, partition=message.partition, input_done=done(message.partition))
                 ticks_done[message.partition] = message.offset
             else:
                 await processor.on_event(
@@ -287,12 +287,13 @@ def create_worker(
 
     async def send_ticks(kind: TickKind, now: float, due: Iterable[tuple[int, str]]) -> None:
         """One tick per partition (and per MAX_TICK_TICKETS) for ``(partition, ticket_id)``."""
-        by_partition: dict[int, list[str]] = {}
+        by_partition: dict[int, dict[str, None]] = {}  # ordered, without repeats
         for partition, ticket_id in due:
-            by_partition.setdefault(partition, []).append(ticket_id)
-        for partition, ids in by_partition.items():
+            by_partition.setdefault(partition, {})[ticket_id] = None
+        for partition, unique in by_partition.items():
+            ids, applied = list(unique), done(partition)
             for i in range(0, len(ids), MAX_TICK_TICKETS):
-                tick = Tick(tuple(ids[i : i + MAX_TICK_TICKETS]), now, kind)
+                tick = Tick(tuple(ids[i : i + MAX_TICK_TICKETS]), now, kind, applied)
                 await ticks.send(key=None, value=encode_tick(tick), partition=partition, force=True)
 
     @app.timer(settings.timer_interval_seconds, name="slawatch.fire_due")

@@ -208,17 +208,28 @@ class TicketProcessor:
         self.metrics.dead_lettered(code)
 
     # ------------------------------------------------------------------ ticks
-    async def on_tick(self, value: bytes | None, *, partition: int) -> None:
+    async def on_tick(self, value: bytes | None, *, partition: int, input_done: int | None = None) -> None:
         """Advance the tick's tickets to its instant (or expire them).
 
         All tickets of the tick are advanced first, then their alerts are published and
         their delivery awaited once, and only then are their states written: the same
         order as for one event, paid once per tick instead of once per ticket.
+
+        ``input_done`` is the last input offset of ``partition`` this worker has applied
+        (or committed). A tick sent by a worker that had applied more (one that crashed
+        or lost the partition, its ticks replayed here in no common order with the
+        input) would fire thresholds that input it has not seen yet may still stop; it
+        is dropped and its tickets re-indexed, so the timer ticks them again once this
+        worker has caught up (see :class:`~slawatch.agents.barrier.CatchUpBarrier`).
         """
         try:
             tick = decode_tick(value)
         except InvalidTick as exc:
             log.warning("ignoring a message on the ticks topic (partition %d): %s", partition, exc)
+            return
+        if tick.input_offset is not None and (input_done is None or input_done < tick.input_offset):
+            self._reindex(partition, tick.ticket_ids)
+            self.metrics.tick_deferred()
             return
         now = self._clock()
         advanced: list[tuple[TicketState, list[Observation], list[Alert]]] = []
@@ -249,6 +260,16 @@ class TicketProcessor:
             self._record(partition, observations, fired)
         if advanced:
             self._after_writes()
+
+    def _reindex(self, partition: int, ticket_ids: Iterable[str]) -> None:
+        for ticket_id in ticket_ids:
+            try:
+                state = self._load(ticket_id)
+                due = self.engine.next_due(state) if state is not None else None
+            except Exception:
+                log.exception("unreadable ticket state in partition %d; not re-indexed", partition)
+                due = None
+            self.index.set(partition, ticket_id, due)
 
     # ------------------------------------------------------------------ state
     def _load(self, ticket_id: str) -> TicketState | None:

@@ -162,9 +162,15 @@ panels = [
     row("Timers, alerts and state 定时器、告警与状态"),
     sized(
         timeseries(
-            "Timer runs / s",
-            [(rate("slawatch_timer_runs_total"), "runs/s")],
-            description="Deadline-index sweeps that fire due thresholds.",
+            "Timer runs / s, ticks deferred / s",
+            [
+                (rate("slawatch_timer_runs_total"), "runs/s"),
+                (rate("slawatch_ticks_deferred_total"), "ticks deferred/s"),
+            ],
+            description=(
+                "Deadline-index sweeps that fire due thresholds. Deferred ticks come after a "
+                "crash or a rebalance (replayed ticks wait until the input is caught up)."
+            ),
             unit="ops",
         ),
         6,

@@ -72,6 +72,7 @@ class Instruments(NamedTuple):
     sla_escalations: Counter
     alerts_published: Counter
     timer_runs: Counter
+    ticks_deferred: Counter
     response_time: Histogram
     resolution_time: Histogram
     event_lag: Histogram
@@ -182,6 +183,12 @@ def build_instruments(registry: CollectorRegistry) -> Instruments:
             "slawatch_alerts_published_total",
             "Alert records published, by kind.",
             ["kind"],
+            registry=r,
+        ),
+        ticks_deferred=Counter(
+            "slawatch_ticks_deferred_total",
+            "Ticks not applied because their sender had applied more input than this worker "
+            "(replayed after a crash or a rebalance); their tickets are ticked again later.",
             registry=r,
         ),
         timer_runs=Counter(

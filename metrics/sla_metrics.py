@@ -169,6 +169,10 @@ class SlaMetrics:
         if delay_seconds is not None:
             i.alert_delay.observe(max(0.0, delay_seconds))
 
+    def tick_deferred(self) -> None:
+        """A tick was dropped until this worker has applied the input its sender had."""
+        self.instruments.ticks_deferred.inc()
+
     def timer_run(self, duration_seconds: float) -> None:
         """One run of the deadline timer finished after ``duration_seconds`` (wall)."""
         self.instruments.timer_runs.inc()

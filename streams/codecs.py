@@ -103,6 +103,10 @@ class Tick:
     ticket_ids: tuple[str, ...]
     now: float
     kind: TickKind = "advance"
+    #: The last input offset of the partition the sender had applied when it sent the
+    #: tick. A worker that has applied less (it restarted, or took the partition over,
+    #: and replays input and ticks in no common order) must not apply the tick yet.
+    input_offset: int | None = None
 
 
 #: Ticket ids per tick message: ~30 KiB with typical ids, far below Kafka's 1 MiB limit.
@@ -110,7 +114,10 @@ MAX_TICK_TICKETS: Final = 1000
 
 
 def encode_tick(tick: Tick) -> bytes:
-    return orjson.dumps({"ticket_ids": tick.ticket_ids, "now": tick.now, "kind": tick.kind})
+    doc: dict[str, Any] = {"ticket_ids": tick.ticket_ids, "now": tick.now, "kind": tick.kind}
+    if tick.input_offset is not None:
+        doc["input_offset"] = tick.input_offset
+    return orjson.dumps(doc)
 
 
 def decode_tick(raw: bytes | None) -> Tick:
@@ -142,4 +149,8 @@ def decode_tick(raw: bytes | None) -> Tick:
     if kind not in (TICK_ADVANCE, TICK_EXPIRE):
         msg = f"tick field 'kind' must be {TICK_ADVANCE!r} or {TICK_EXPIRE!r}, got {kind!r}"
         raise InvalidTick(msg)
-    return Tick(ticket_ids=tuple(ids), now=float(now), kind=kind)
+    offset = obj.get("input_offset")
+    if offset is not None and (not isinstance(offset, int) or isinstance(offset, bool)):
+        msg = f"tick field 'input_offset' must be an integer offset, got {offset!r}"
+        raise InvalidTick(msg)
+    return Tick(ticket_ids=tuple(ids), now=float(now), kind=kind, input_offset=offset)

@@ -198,6 +198,22 @@ def test_one_tick_for_many_tickets_publishes_all_alerts_once_before_any_state_wr
     assert {h.index.next_instant(3, t) for t in ("T1", "T2", "T3")} == {ts("2026-11-16 14:00")}
 
 
+def test_tick_from_a_worker_that_had_applied_more_input_waits_for_that_input() -> None:
+    # After a crash or a rebalance, the ticks of the previous owner replay in no common
+    # order with the input; a tick must not overtake input its sender had applied.
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.now = ts("2026-11-16 13:12") + 1
+    ahead = encode_tick(Tick(("T1",), h.now, input_offset=h.offset + 1))
+    asyncio.run(h.proc.on_tick(ahead, partition=3, input_done=h.offset))
+    assert h.alerts == []
+    assert h.sample("slawatch_ticks_deferred_total") == 1
+    assert h.index.next_instant(3, "T1") == ts("2026-11-16 13:12")  # ticked again later
+    caught_up = encode_tick(Tick(("T1",), h.now, input_offset=h.offset))
+    asyncio.run(h.proc.on_tick(caught_up, partition=3, input_done=h.offset))
+    assert [a.kind for a in h.alerts] == ["sla.warning"]
+
+
 def test_tick_for_unknown_ticket_is_dropped_from_the_index() -> None:
     h = Harness(ts("2026-11-16 10:00"))
     h.index.set(3, "GONE", 1.0)

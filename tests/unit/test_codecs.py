@@ -9,7 +9,7 @@ from slawatch.streams.codecs import InvalidTick, Tick, decode_tick, encode_tick
 
 
 def test_tick_with_many_tickets_round_trips() -> None:
-    tick = Tick(("T1", "T2", "T3"), 1_795_000_000.5, "expire")
+    tick = Tick(("T1", "T2", "T3"), 1_795_000_000.5, "expire", input_offset=41)
     assert decode_tick(encode_tick(tick)) == tick
 
 
@@ -26,6 +26,7 @@ def test_single_ticket_tick_of_an_earlier_version_still_reads() -> None:
         {"ticket_ids": "T1", "now": 1.0},
         {"ticket_ids": ["T1"], "now": True},
         {"ticket_ids": ["T1"], "now": 1.0, "kind": "later"},
+        {"ticket_ids": ["T1"], "now": 1.0, "input_offset": "41"},
     ],
 )
 def test_malformed_tick_is_rejected_with_the_field_named(doc: dict[str, object]) -> None:
