@@ -213,13 +213,17 @@ def create_worker(
         hw = app.consumer.highwater(worker.events_tp(partition))
         return int(hw) if hw is not None else None
 
+    def last_committed(tp: TP) -> int | None:
+        """Offset of the last message committed on ``tp`` (None before any commit)."""
+        committed = getattr(app.consumer, "_committed_offset", {}).get(tp)
+        return committed - 1 if committed is not None else None
+
     def done(partition: int) -> int | None:
         seen = processor.processed_offsets.get(partition)
         if seen is not None:
             return seen
         # Nothing processed since the assignment: what was committed is done.
-        committed = getattr(app.consumer, "_committed_offset", {}).get(worker.events_tp(partition))
-        return committed - 1 if committed is not None else None
+        return last_committed(worker.events_tp(partition))
 
     barrier = CatchUpBarrier(highwater, done, max_wait=catch_up_max_wait)
     #: Offset of the last tick processed, per partition of the ticks topic.
@@ -233,9 +237,8 @@ def create_worker(
             return True  # unknown: resend as before rather than risk never resending
         seen = ticks_done.get(partition)
         if seen is None:
-            committed = getattr(app.consumer, "_committed_offset", {}).get(tp)
-            seen = committed - 1 if committed is not None else -1
-        return seen >= int(hw) - 1
+            seen = last_committed(tp)
+        return (seen if seen is not None else -1) >= int(hw) - 1
 
     worker = SlaWorker(
         app=app, settings=settings, engine=engine, processor=processor, index=index,

@@ -407,11 +407,10 @@ class TicketProcessor:
         ticket: ~1 us each, a second at a million tickets) never stalls the event loop.
         The two copies taken here are single C calls that hold the GIL throughout, so
         the loop cannot change the dict mid-copy; summaries are replaced, never mutated.
-        The filtering runs lazily, in the scrape thread.
+        The filtering runs lazily, in the scrape thread (:meth:`owned_states` takes both
+        copies when called, before its generator runs).
         """
-        owned = self.index.partitions
-        summaries = list(self._cache.values())
-        return (s for s in summaries if s.partition in owned)
+        return self.owned_states()
 
     def followups(self, summary: TicketSummary, now: float) -> Iterable[tuple[str, str]]:
         """``engine.followups`` for a summary (it reads only the follow-up fields)."""
