@@ -109,6 +109,27 @@ class SlaWorker:
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.settings.topic_events}
 
 
+def stored_values(table: Any, partitions: Iterable[int]) -> Iterable[bytes | None]:
+    """The raw stored values of ``table``, limited to ``partitions`` where the store can.
+
+    Faust's RocksDB store keeps one database per partition: reading only the owned
+    ones, straight from the store, skips the standby partitions' tickets and Faust's
+    per-item key and value decoding (~13 us a ticket, a third of a large restart).
+    It uses two of the store's private members (``_dbs``, ``_visible_items``, stable
+    since faust-streaming 0.9); without them, e.g. on the memory store, every value is
+    read and the processor keeps its owned partitions' tickets.
+    """
+    store = table.data
+    dbs = getattr(store, "_dbs", None)
+    visible_items = getattr(store, "_visible_items", None)
+    if isinstance(dbs, dict) and callable(visible_items):
+        return (value for p in partitions if p in dbs for _key, value in visible_items(dbs[p]))
+    plain = getattr(store, "data", None)
+    if isinstance(plain, dict):  # the memory store: values as set, no decoding
+        return list(plain.values())
+    return list(table.values())
+
+
 def _faust_options(settings: Settings) -> dict[str, Any]:
     store = "memory://" if settings.store == "memory" else "rocksdb://"
     return {
@@ -168,10 +189,10 @@ def create_worker(
         TICKETS_TABLE,
         partitions=settings.partitions,
         # value_type=bytes makes the changelog serializer "raw": the state is already
-        # processor.pack_state(), and recovery must hand back the same bytes.
+        # stored_state.pack_state(), and recovery must hand back the same bytes.
         key_type=str,
         value_type=bytes,
-        help="Ticket states (processor.pack_state: zlib-compressed JSON) by ticket_id.",
+        help="Ticket states (stored_state.pack_state: next due instant and zlib-compressed JSON) by ticket_id.",
     )
     window_tables = [
         (
@@ -267,7 +288,7 @@ def create_worker(
         """After every recovery: cache and index the tickets of the owned partitions."""
         owned = worker.active_partitions()
         started = time.perf_counter()
-        n = processor.rebuild(owned)
+        n = processor.rebuild(owned, stored_values(tickets, owned))
         barrier.reset()
         worker.rebuilt_at = clock()
         log.info(

@@ -271,6 +271,23 @@ class BusinessCalendar:
         i = bisect_right(idx.starts, t) - 1
         return i >= 0 and t < idx.ends[i]
 
+    def definition(self) -> tuple[object, ...]:
+        """Everything that decides this calendar's arithmetic, as plain values.
+
+        Equal definitions give equal ``elapsed`` and ``add`` answers (given the same
+        time-zone database), so a digest of it tells whether an instant computed by an
+        earlier process, perhaps under an older policy file or holiday library, still
+        holds. The name is left out: it only labels the calendar.
+        """
+        return (
+            self.timezone,
+            self.always_open,
+            self._weekly,
+            sorted(self._off),
+            sorted(self._on),
+            (self._preset_years.start, self._preset_years.stop),
+        )
+
     # -- holiday coverage -----------------------------------------------------------
 
     def missing_years(self, first_year: int, last_year: int) -> list[int]:

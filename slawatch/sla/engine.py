@@ -24,6 +24,7 @@ Rules that are easy to get wrong, and how they are implemented:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from slawatch import __version__
 from slawatch.sla.alerts import (
     KIND_BREACHED,
     KIND_ESCALATED,
@@ -43,7 +45,7 @@ from slawatch.sla.calendar import BusinessCalendar
 from slawatch.sla.events import TicketEvent, parse_event
 from slawatch.sla.policy import Policy, Target
 
-__all__ = ["Clock", "Dimensions", "Observation", "Outcome", "SlaEngine", "TicketState"]
+__all__ = ["Clock", "Dimensions", "Observation", "Outcome", "SlaEngine", "TicketState", "at_risk_in"]
 
 RESPONSE = "response"
 RESOLUTION = "resolution"
@@ -112,6 +114,11 @@ class Clock:
     @classmethod
     def from_list(cls, v: list[Any]) -> Clock:
         return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+
+
+def at_risk_in(clock_lists: Iterable[list[Any]]) -> tuple[str, ...]:
+    """:attr:`TicketState.at_risk_metrics` read from stored clocks (:meth:`Clock.to_list`)."""
+    return tuple(c[0] for c in clock_lists if c[1] == RUNNING and c[6] & WARN and not c[6] & BREACH)
 
 
 @dataclass(slots=True)
@@ -259,6 +266,19 @@ class SlaEngine:
         # Escalation contacts per (department, level): Policy.route builds a new Contact
         # each call; the policy is immutable (its target_for memoises the same way).
         self._routes: dict[tuple[str | None, int], Contact] = {}
+        #: 8 bytes naming how this engine places thresholds in time: the same value
+        #: means ``next_due`` of a stored state is what an earlier process computed.
+        self.fingerprint: bytes = hashlib.blake2b(
+            repr(
+                (
+                    __version__,
+                    policy.warn_fraction,
+                    esc,
+                    sorted((name, cal.definition()) for name, cal in policy.calendars.items()),
+                )
+            ).encode(),
+            digest_size=8,
+        ).digest()
 
     # ------------------------------------------------------------------ thresholds
     def _thresholds(self, clock: Clock) -> list[tuple[int, str, int | None, float]]:
