@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from slawatch.agents.index import DeadlineIndex
-from slawatch.agents.stored_state import pack_state, stored_due, stored_fields, unpack_state
+from slawatch.agents.stored_state import pack_state, stored_fields, stored_head, unpack_state
 from slawatch.agents.windows import WindowSink, increments
 from slawatch.exceptions import InvalidEvent
 from slawatch.metrics import LabelBounds, SlaMetrics
@@ -114,6 +114,8 @@ class TicketProcessor:
         self._dead_letter = dead_letter
         self._clock = clock
         self._cache: dict[str, TicketSummary] = {}
+        #: Ticket ids the last rebuild indexed but left to fill_summaries.
+        self._unsummarized: list[str] = []
         self._dims: dict[tuple[str | None, ...], Dimensions] = {}
         self._reported_years: set[tuple[str, int]] = set()
         #: Offset of the last input message handled, per partition (the timer's barrier).
@@ -357,59 +359,109 @@ class TicketProcessor:
         self._reported_years |= missing
 
     # ------------------------------------------------------------------ ownership
-    def rebuild(self, partitions: Iterable[int], values: Iterable[bytes | None] | None = None) -> int:
-        """Re-read the table after recovery: cache and index the owned partitions' tickets.
+    def rebuild(
+        self,
+        partitions: Iterable[int],
+        items: Iterable[tuple[str, bytes | None]] | None = None,
+        *,
+        defer_summaries: bool = False,
+    ) -> int:
+        """Re-read the table after recovery: index (and summarise) the owned tickets.
 
-        ``values`` are the table's stored values to read (default: all of them); the
-        Faust app passes only the owned partitions' when its store can tell them apart.
-        Returns the number of tickets indexed. Runs once per rebalance, before Faust
-        resumes the streams, so nothing else touches the table meanwhile.
+        ``items`` are the table's ``(ticket_id, stored value)`` pairs to read (default:
+        all of them); the Faust app passes only the owned partitions' when its store can
+        tell them apart. Returns the number of tickets indexed. Runs once per rebalance,
+        before Faust resumes the streams, so nothing else touches the table meanwhile.
 
-        This is most of a restart with a large table, so a value written by this same
-        engine (see :mod:`~slawatch.agents.stored_state`) is read without building its
-        ``TicketState`` or recomputing its next due instant: ~3x less work a ticket.
+        This is most of a restart with a large table. A value written by this same
+        engine has its partition and next due instant in its head (see
+        :mod:`~slawatch.agents.stored_state`), so indexing it reads 21 bytes; its
+        summary needs the whole state (~15 us). With ``defer_summaries`` those
+        summaries are left to :meth:`fill_summaries`, which the worker runs in the
+        background once the streams have resumed: deadlines fire again after one quick
+        pass, and the state gauges come back (whole) when the summaries are done.
         """
         # The cycle collector would traverse the growing cache again and again while it
         # only grows (a third of the time at 300,000 tickets); nothing here makes cycles.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._rebuild(set(partitions), values)
+            n = self._rebuild(set(partitions), list(self.tickets.items()) if items is None else items)
+            if not defer_summaries:
+                self.fill_summaries(None)
+            return n
         finally:
             if collecting:
                 gc.enable()
 
-    def _rebuild(self, owned: set[int], values: Iterable[bytes | None] | None) -> int:
+    def _rebuild(self, owned: set[int], items: Iterable[tuple[str, bytes | None]]) -> int:
         self._cache = {}
         self._dims = {}
+        self._unsummarized = []
         entries: list[tuple[int, str, float | None]] = []
         fingerprint = self.engine.fingerprint
-        for raw in list(self.tickets.values()) if values is None else values:
+        for ticket_id, raw in items:
             if not raw:
                 continue
             try:
-                known, due = stored_due(raw, fingerprint)
-                if known:
-                    summary = self._summarize_fields(stored_fields(raw), due)
-                else:
-                    state = unpack_state(raw)
-                    if state.partition not in owned:
-                        continue
-                    due = self.engine.next_due(state)
-                    summary = self._summarize(state, due)
+                head = stored_head(raw, fingerprint)
+                if head is not None:
+                    partition, due = head
+                    if partition is not None and partition in owned:
+                        entries.append((partition, ticket_id, due))
+                        self._unsummarized.append(ticket_id)
+                    continue
+                state = unpack_state(raw)  # an older format, or another engine's instant
+                if state.partition is None or state.partition not in owned:
+                    continue
+                due = self.engine.next_due(state)
+                self._cache[ticket_id] = self._summarize(state, due)
+                entries.append((state.partition, ticket_id, due))
             except Exception:  # one unreadable state must not block recovery
                 log.exception("unreadable ticket state in the table; skipped")
-                continue
-            partition = summary.partition
-            if partition is None or partition not in owned:
-                continue
-            self._cache[summary.ticket_id] = summary
-            entries.append((partition, summary.ticket_id, due))
         self.index.reset(owned, entries)
         self.processed_offsets = {p: o for p, o in self.processed_offsets.items() if p in owned}
         self.metrics.set_owned_partitions(len(owned))
         self.metrics.set_deadline_index_size(len(self.index))
-        return len(self._cache)
+        return len(entries)
+
+    @property
+    def summaries_pending(self) -> int:
+        """Owned tickets indexed by the last rebuild but not summarised yet."""
+        return len(self._unsummarized)
+
+    def fill_summaries(self, limit: int | None = 2000) -> int:
+        """Summarise up to ``limit`` (None: all) tickets the rebuild left; return how many remain.
+
+        Each is read from the table as it is now: a ticket written since the rebuild
+        already has a fresh summary and one deleted since stays deleted.
+        """
+        pending = self._unsummarized
+        if not pending:
+            return 0
+        owned = self.index.partitions
+        fingerprint = self.engine.fingerprint
+        count = len(pending) if limit is None else min(limit, len(pending))
+        for _ in range(count):
+            ticket_id = pending.pop()
+            if ticket_id in self._cache:
+                continue
+            try:
+                raw = self.tickets.get(ticket_id)
+                if raw is None:
+                    continue
+                head = stored_head(raw, fingerprint)
+                if head is not None:
+                    summary = self._summarize_fields(stored_fields(raw), head[1])
+                else:
+                    state = unpack_state(raw)
+                    summary = self._summarize(state, self.engine.next_due(state))
+            except Exception:
+                log.exception("unreadable ticket state in the table; not summarised")
+                continue
+            if summary.partition in owned:
+                self._cache[ticket_id] = summary
+        return len(pending)
 
     def revoke(self, partitions: Iterable[int]) -> None:
         """Forget partitions handed to another worker."""
@@ -427,8 +479,11 @@ class TicketProcessor:
         owned = self.index.partitions
         return (s for s in list(self._cache.values()) if s.partition in owned)
 
-    def state_snapshot(self) -> Iterator[TicketSummary]:
+    def state_snapshot(self) -> Iterator[TicketSummary] | None:
         """The owned summaries, for the scrape-time gauges; safe from the scrape thread.
+
+        None while a rebuild's summaries are still being filled in (the gauges then
+        show nothing rather than a share of the tickets).
 
         ``/metrics`` is rendered in a thread so that a scrape (one pass over every owned
         ticket: ~1 us each, a second at a million tickets) never stalls the event loop.
@@ -437,6 +492,8 @@ class TicketProcessor:
         The filtering runs lazily, in the scrape thread (:meth:`owned_states` takes both
         copies when called, before its generator runs).
         """
+        if self._unsummarized:
+            return None
         return self.owned_states()
 
     def followups(self, summary: TicketSummary, now: float) -> Iterable[tuple[str, str]]:

@@ -5,16 +5,18 @@ Three formats read back, so a changelog written by any version restores:
 * plain JSON (``{...}``), the first format;
 * the JSON zlib-compressed (first byte 0x18 or 0x78), which halves the memory an open
   ticket costs;
-* the current one: a 17-byte head -- format byte ``0x01``, the writing engine's
-  :attr:`~slawatch.sla.engine.SlaEngine.fingerprint` and the ticket's next due instant
-  (a little-endian double, NaN for none) -- then the compressed JSON.
+* the current one: a 21-byte head -- format byte ``0x01``, the writing engine's
+  :attr:`~slawatch.sla.engine.SlaEngine.fingerprint`, the ticket's next due instant (a
+  little-endian double, NaN for none) and its input partition (int32, -1 for none) --
+  then the compressed JSON.
 
 The head is there for recovery: rebuilding the deadline index after a restart needs
-every open ticket's next due instant, and computing it means parsing the whole state and
-walking its clocks on the calendars (~30 us a ticket, most of a 1,000,000-ticket
-restart). When the fingerprint matches the running engine, the stored instant is what
-it would compute, so the rebuild reads it instead; when it does not (another policy
-file, holiday library or slawatch version), the rebuild recomputes it from the state.
+every owned ticket's partition and next due instant, and computing them means
+decompressing and parsing the whole state and walking its clocks on the calendars
+(~20-30 us a ticket: most of a 1,000,000-ticket restart). When the fingerprint matches
+the running engine, the stored instant is what it would compute, so the index is built
+from the heads alone (~1 us a ticket); when it does not (another policy file, holiday
+library or slawatch version), the rebuild recomputes it from the state.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ import orjson
 
 from slawatch.sla.engine import TicketState
 
-__all__ = ["FORMAT_INDEXED", "pack_state", "stored_due", "stored_fields", "unpack_state"]
+__all__ = ["FORMAT_INDEXED", "pack_state", "stored_fields", "stored_head", "unpack_state"]
 
 #: First byte of a value with a head (never ``{`` nor a zlib stream's first byte).
 FORMAT_INDEXED = 0x01
-_HEAD = struct.Struct("<B8sd")
+_HEAD = struct.Struct("<B8sdi")
 _NO_FINGERPRINT = bytes(8)
 
 
@@ -51,7 +53,8 @@ def pack_state(state: TicketState, *, next_due: float | None = None, fingerprint
     kept as a table value, cost 4-8 KiB per ticket (measured with tracemalloc).
     """
     packer = zlib.compressobj(1, zlib.DEFLATED, 9, 4)
-    head = _HEAD.pack(FORMAT_INDEXED, fingerprint, math.nan if next_due is None else next_due)
+    partition = -1 if state.partition is None else state.partition
+    head = _HEAD.pack(FORMAT_INDEXED, fingerprint, math.nan if next_due is None else next_due, partition)
     return head + packer.compress(state.to_bytes()) + packer.flush()
 
 
@@ -73,9 +76,9 @@ def unpack_state(raw: bytes) -> TicketState:
     return TicketState.from_dict(stored_fields(raw))
 
 
-def stored_due(raw: bytes, fingerprint: bytes) -> tuple[bool, float | None]:
-    """``(known, next_due)``: the stored next due instant, if ``fingerprint`` wrote it."""
+def stored_head(raw: bytes, fingerprint: bytes) -> tuple[int | None, float | None] | None:
+    """``(partition, next_due)`` from the head, if ``fingerprint`` wrote it; else None."""
     if raw[0] != FORMAT_INDEXED or raw[1:9] != fingerprint:
-        return False, None
-    due: float = _HEAD.unpack_from(raw)[2]
-    return True, None if due != due else due  # NaN: nothing due
+        return None
+    _, _, due, partition = _HEAD.unpack_from(raw)
+    return (None if partition < 0 else partition), (None if due != due else due)  # NaN: nothing due

@@ -81,6 +81,9 @@ def health(worker: SlaWorker) -> dict[str, Any]:
         "owned_partitions": len(worker.index.partitions),
         "tickets": sum(1 for _ in p.owned_states()),
         "deadline_index_size": len(worker.index),
+        # After a restart: indexed tickets whose summaries are still being read
+        # ("tickets" counts only the summarised ones until this is 0).
+        "summaries_pending": p.summaries_pending,
         "next_due": _iso(worker.index.soonest()),
         "last_event_processed_at": _iso(p.last_event_at),
         "seconds_since_last_event": round(now - p.last_event_at, 3) if p.last_event_at else None,

@@ -940,10 +940,10 @@ def bench_state(run: BenchRun, args: argparse.Namespace, report: Report, want: s
                     Figure(
                         f"recovery-{store}",
                         f"Recovery to first alert, {store} store ({top['open_tickets']:,} tickets)",
-                        f"{rec['seconds']:.1f} s", "<= 30 s at 1M" if store == "memory" else "",
-                        (rec["seconds"] <= 30.0 if top["open_tickets"] >= 1_000_000 else None)
-                        if store == "memory" else None,
+                        f"{rec['seconds']:.1f} s", "<= 30 s at 1M",
+                        rec["seconds"] <= 30.0 if top["open_tickets"] >= 1_000_000 else None,
                         f"process start to ready {rec['ready_seconds']:.1f} s; {rec['rebuild_line']}; "
+                        f"summaries read (state gauges whole) {rec['summaries_seconds']:.1f} s after the restart; "
                         f"RSS after recovery {rec['rss_kib'] / 1024:,.0f} MiB",
                     )
                 )  # fmt: skip
@@ -964,11 +964,16 @@ def recovery(run: BenchRun, w: Worker, settings: Settings, tickets: int) -> dict
     produce(run.broker, settings.topic_events, [(probe.encode(), value)])
     t_restart, t_alert = asyncio.run(_first_alert_after_restart(w, timeout=900))
     doc = w.wait_ready(timeout=600, after=t_restart)
+    while (doc.get("summaries_pending") or 0) > 0:  # the state gauges' input, read in the background
+        time.sleep(0.2)
+        doc = w.health() or doc
+    t_whole = time.time()
     rebuilt = w.log_lines("deadline index rebuilt")
     line = rebuilt[-1].split("deadline index rebuilt: ", 1)[-1] if rebuilt else "no rebuild line"
     out = {
         "seconds": t_alert - t_restart,
         "ready_seconds": iso_epoch(doc["index_rebuilt_at"]) - t_restart,
+        "summaries_seconds": t_whole - t_restart,
         "rebuild_line": "index rebuilt: " + line,
         "rss_kib": w.rss_kib(),
     }

@@ -97,6 +97,7 @@ METRIC_LABELS: dict[str, frozenset[str]] = {
     "slawatch_last_event_processed_timestamp_seconds": frozenset(),
     "slawatch_owned_partitions": frozenset(),
     "slawatch_deadline_index_size": frozenset(),
+    "slawatch_ticket_summaries_pending": frozenset(),
     "slawatch_calendar_year_missing": frozenset({"calendar", "year"}),
 }
 

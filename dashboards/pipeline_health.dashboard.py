@@ -218,8 +218,15 @@ panels = [
     sized(
         timeseries(
             "Deadline index size by worker",
-            [("sum by (instance) (slawatch_deadline_index_size)", "{{instance}}")],
-            description="Running clocks waiting for their next threshold.",
+            [
+                ("sum by (instance) (slawatch_deadline_index_size)", "{{instance}}"),
+                ("sum by (instance) (slawatch_ticket_summaries_pending)", "{{instance}} summaries pending"),
+            ],
+            description=(
+                "Running clocks waiting for their next threshold. After a restart or "
+                "rebalance, 'summaries pending' counts tickets already indexed whose "
+                "summaries are still being read: the ticket gauges are blank until it is 0."
+            ),
         ),
         6,
         8,

@@ -81,6 +81,7 @@ class Instruments(NamedTuple):
     last_event_processed: Gauge
     owned_partitions: Gauge
     deadline_index_size: Gauge
+    summaries_pending: Gauge
     calendar_year_missing: Gauge
 
 
@@ -241,6 +242,12 @@ def build_instruments(registry: CollectorRegistry) -> Instruments:
         deadline_index_size=Gauge(
             "slawatch_deadline_index_size",
             "Entries in this worker's deadline index (running clocks with a next threshold).",
+            registry=r,
+        ),
+        summaries_pending=Gauge(
+            "slawatch_ticket_summaries_pending",
+            "Tickets indexed by the last restart or rebalance whose summaries are still being "
+            "read; the ticket state gauges have no samples until it is 0.",
             registry=r,
         ),
         calendar_year_missing=Gauge(

@@ -188,6 +188,10 @@ class SlaMetrics:
         """Entries in this worker's deadline index."""
         self.instruments.deadline_index_size.set(n)
 
+    def set_summaries_pending(self, n: int) -> None:
+        """Tickets a rebuild indexed whose summaries are not read yet."""
+        self.instruments.summaries_pending.set(n)
+
     def calendar_year_missing(self, calendar: str, year: int) -> None:
         """A clock reached ``year``, which ``calendar``'s holiday preset does not cover.
 
@@ -220,7 +224,7 @@ class SlaMetrics:
 
     def register_state_source(
         self,
-        states: Callable[[], Iterable[S]],
+        states: Callable[[], Iterable[S] | None],
         now: Callable[[], float],
         followups: FollowupsFn[S] | None = None,
         *,

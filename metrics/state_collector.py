@@ -72,7 +72,9 @@ class StateCollector(Collector, Generic[S]):
 
     ``states`` must return a snapshot that may be iterated from the scrape thread (for
     example ``list(table.values())`` taken on the event loop, or a copy): the
-    collector iterates it once and never mutates it. ``now`` gives the wall clock in
+    collector iterates it once and never mutates it. It returns None while the states
+    are not all known (a worker still reading its table after a restart): the gauges
+    then have no samples, so Prometheus shows a gap, not a drop. ``now`` gives the wall clock in
     epoch seconds; it is injected so tests and backtests control age. ``followups``
     is the engine's ``followups(state, now)``; without it ``slawatch_followups_due``
     has no samples.
@@ -86,7 +88,7 @@ class StateCollector(Collector, Generic[S]):
     def __init__(
         self,
         bounds: LabelBounds,
-        states: Callable[[], Iterable[S]],
+        states: Callable[[], Iterable[S] | None],
         now: Callable[[], float],
         followups: FollowupsFn[S] | None = None,
         *,
@@ -109,14 +111,18 @@ class StateCollector(Collector, Generic[S]):
     def collect(self) -> Iterable[Metric]:
         at = self._monotonic()
         if self._last is None or at - self._last[0] >= self._min_interval:
-            self._last = (at, self._tally())
+            states = self._states()
+            if states is None:  # not known yet: no samples rather than too-low ones
+                self._last = None
+                return self._families()
+            self._last = (at, self._tally(states))
         families = self._families()
         for family, counts in zip(families, self._last[1], strict=True):
             for labels, value in sorted(counts.items()):
                 family.add_metric(list(labels), value)
         return families
 
-    def _tally(self) -> tuple[Tally[tuple[str, ...]], ...]:
+    def _tally(self, states: Iterable[S]) -> tuple[Tally[tuple[str, ...]], ...]:
         open_tickets: Tally[tuple[str, ...]] = Tally()
         by_age: Tally[tuple[str, ...]] = Tally()
         at_risk: Tally[tuple[str, ...]] = Tally()
@@ -130,7 +136,7 @@ class StateCollector(Collector, Generic[S]):
         raw_risk: dict[tuple[str | None, str | None, str], int] = {}
         uppers = _UPPERS
         follow = self._followups
-        for state in self._states():
+        for state in states:
             dims = state.dims
             # Same rule as TicketState.is_open: a ticket known only from later events
             # (its ticket.created not seen yet) is not in the backlog.
@@ -182,7 +188,7 @@ class StateCollector(Collector, Generic[S]):
 def register_state_source(
     registry: CollectorRegistry,
     bounds: LabelBounds,
-    states: Callable[[], Iterable[S]],
+    states: Callable[[], Iterable[S] | None],
     now: Callable[[], float],
     followups: FollowupsFn[S] | None = None,
     *,

@@ -198,12 +198,12 @@ class WorkerProcess:
             return bytes(resp.read())
 
     def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
-        """Until the worker has finished a recovery (its deadline index is built)."""
+        """Until the worker has finished a recovery (index built, summaries read)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
             doc = self.health()
-            if doc and doc.get("index_rebuilt_at"):
+            if doc and doc.get("index_rebuilt_at") and not doc.get("summaries_pending"):
                 return doc
             time.sleep(0.2)
         msg = f"worker {self.name} not ready after {timeout} s\n{self.log_tail()}"

@@ -702,3 +702,16 @@ def test_exposition_passes_promtool(registry: CollectorRegistry, metrics: SlaMet
     report = (result.stdout + result.stderr).decode()
     assert result.returncode == 0, report
     assert report.strip() == "", report
+
+
+def test_state_gauges_have_no_samples_while_the_states_are_not_all_known() -> None:
+    # After a restart the worker indexes first and reads ticket summaries in the
+    # background: a partial count would look like a drop in the backlog.
+    registry = CollectorRegistry()
+    ready = [False]
+    states = [FakeState(created_at=NOW - 60)]
+    metrics = build_metrics(registry, LabelBounds.from_settings(Settings()))
+    metrics.register_state_source(lambda: states if ready[0] else None, lambda: NOW)
+    assert registry.get_sample_value("slawatch_open_tickets", {"status": "open", **OWNER}) is None
+    ready[0] = True
+    assert registry.get_sample_value("slawatch_open_tickets", {"status": "open", **OWNER}) == 1

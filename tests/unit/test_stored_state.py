@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
-from sla_scenarios import created, ts
+from sla_scenarios import created, ev, ts
 
 from slawatch.agents.index import DeadlineIndex
 from slawatch.agents.processor import TicketProcessor
-from slawatch.agents.stored_state import FORMAT_INDEXED, pack_state, stored_due, unpack_state
+from slawatch.agents.stored_state import FORMAT_INDEXED, pack_state, stored_head, unpack_state
 from slawatch.agents.windows import Increments
 from slawatch.metrics import LabelBounds, build_metrics
 from slawatch.settings import Settings
@@ -121,9 +121,8 @@ def test_values_carry_the_writers_fingerprint_and_next_due(population: tuple[dic
     engine = SlaEngine(load_policy(None))
     for raw in tickets.values():
         assert raw[0] == FORMAT_INDEXED
-        known, due = stored_due(raw, engine.fingerprint)
-        assert known
-        assert due == engine.next_due(unpack_state(raw))
+        state = unpack_state(raw)
+        assert stored_head(raw, engine.fingerprint) == (state.partition, engine.next_due(state))
 
 
 def test_rebuild_from_stored_due_equals_rebuild_from_full_states(population: tuple[dict[str, bytes], float]) -> None:
@@ -152,7 +151,8 @@ def test_values_written_under_another_calendar_are_reindexed_on_the_new_one() ->
     writer = Worker(load_policy(None), now=ts("2026-11-20 17:00"))
     writer.feed([created("2026-11-20 17:00", ticket="T1")])
     raw = writer.tickets["T1"]
-    assert stored_due(raw, writer.engine.fingerprint) == (True, ts("2026-11-23 11:12"))  # warning at 80 %
+    head = stored_head(raw, writer.engine.fingerprint)
+    assert head is not None and head[1] == ts("2026-11-23 11:12")  # the warning, at 80 %
 
     text = default_policy_text().replace("holidays: []", 'holidays: ["2026-11-23"]', 1)
     reader = Worker(parse_policy(text, "new.yaml"), dict(writer.tickets), ts("2026-11-20 17:00"))
@@ -197,9 +197,64 @@ def test_an_unreadable_value_is_skipped_not_fatal(population: tuple[dict[str, by
 
 
 def test_pack_state_round_trips() -> None:
-    state = TicketState("T9", created_at=1.0e9, priority="urgent")
+    state = TicketState("T9", created_at=1.0e9, priority="urgent", partition=5)
     raw = pack_state(state, next_due=1.5e9, fingerprint=b"12345678")
     assert unpack_state(raw) == state
-    assert stored_due(raw, b"12345678") == (True, 1.5e9)
-    assert stored_due(pack_state(state, fingerprint=b"12345678"), b"12345678") == (True, None)
-    assert stored_due(raw, b"87654321") == (False, None)
+    assert stored_head(raw, b"12345678") == (5, 1.5e9)
+    assert stored_head(pack_state(state, fingerprint=b"12345678"), b"12345678") == (5, None)
+    assert stored_head(raw, b"87654321") is None
+
+
+# --------------------------------------------------------------------------- deferred summaries
+
+
+def test_deferred_rebuild_indexes_at_once_and_fills_summaries_later(
+    population: tuple[dict[str, bytes], float],
+) -> None:
+    tickets, now = population
+    owned = {0, 2, 3}
+    whole = Worker(load_policy(None), dict(tickets), now).rebuilt(owned)
+    worker = Worker(load_policy(None), dict(tickets), now)
+    indexed = worker.proc.rebuild(owned, defer_summaries=True)
+    assert indexed == worker.proc.summaries_pending > 0
+    assert worker.proc.state_snapshot() is None  # gauges show nothing, not a share
+    assert (
+        sorted(
+            (p, t, worker.index.next_instant(p, t)) for p in owned for t in tickets if worker.index.next_instant(p, t)
+        )
+        == whole[1]
+    )
+    left = worker.proc.fill_summaries(10)
+    assert left == indexed - 10 and len(list(worker.proc.owned_states())) == 10
+    while worker.proc.fill_summaries(50):
+        pass
+    assert worker.proc.state_snapshot() is not None
+    assert sorted(repr(s) for s in worker.proc.owned_states()) == whole[0]
+
+
+def test_a_ticket_written_while_summaries_fill_keeps_its_new_summary() -> None:
+    worker = Worker(load_policy(None), now=ts("2026-11-16 10:00"))
+    worker.feed([created("2026-11-16 10:00", ticket=f"T{i}") for i in range(5)])
+    partitions = set(range(PARTITIONS))
+    worker.proc.rebuild(partitions, defer_summaries=True)
+    worker.feed([ev("ticket.resolved", "2026-11-16 11:00", ticket="T3")])
+    worker.proc.fill_summaries(None)
+    summaries = {s.ticket_id: s for s in worker.proc.owned_states()}
+    assert len(summaries) == 5
+    assert summaries["T3"].status == "resolved" and summaries["T1"].status == "open"
+
+
+def test_a_ticket_deleted_while_summaries_fill_stays_deleted() -> None:
+    worker = Worker(load_policy(None), now=ts("2026-11-16 10:00"))
+    worker.feed([created("2026-11-16 10:00", ticket=f"T{i}") for i in range(3)])
+    worker.feed(
+        [ev("ticket.responded", "2026-11-16 10:30", ticket="T1"), ev("ticket.closed", "2026-11-16 11:00", ticket="T1")]
+    )
+    partition = unpack_state(worker.tickets["T1"]).partition
+    assert partition is not None
+    worker.proc.rebuild(set(range(PARTITIONS)), defer_summaries=True)
+    worker.now = ts("2026-11-16 11:00") + 31 * 86400  # past retention
+    asyncio.run(worker.proc.on_tick(encode_tick(Tick(("T1",), worker.now, "expire")), partition=partition))
+    assert "T1" not in worker.tickets
+    worker.proc.fill_summaries(None)
+    assert sorted(s.ticket_id for s in worker.proc.owned_states()) == ["T0", "T2"]
