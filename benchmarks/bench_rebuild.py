@@ -4,15 +4,19 @@
 
 After Faust restores a table, each worker re-reads every owned ticket to index its next
 due instant and keep its summary (``TicketProcessor.rebuild``). This times that step
-alone, without Kafka, on the same table in the stored formats side by side:
+alone, without Kafka, on one table in the stored formats side by side:
 
-* ``recompute``: values whose head names another engine (or no head: older
-  changelogs), so each state is parsed and its next due instant recomputed;
-* ``stored``: values written by this engine, whose next due instant is read back.
+* ``recompute``: values whose head names another engine (another policy file,
+  holiday library or version), or older values without a head: each state is parsed
+  and its next due instant recomputed, before the streams resume;
+* ``index``: values written by this engine: the index is built from their heads, the
+  summaries left to the background (what the worker waits for before resuming);
+* ``summaries``: those background summaries (``fill_summaries``), which the state
+  gauges wait for.
 
 The table is built from simulated tickets cut mid-life (open, warned, breached,
-paused, resolved), copied under new ids up to ``--tickets``. Rounds alternate the two
-formats; prints microseconds per ticket and the ratio.
+paused, resolved), copied under new ids up to ``--tickets``. Rounds alternate; prints
+microseconds per ticket and the ratio of what a restart waits for.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import asyncio
 import gc
 import platform
 import statistics
-import sys
 import time
 import zlib
 from datetime import UTC, datetime
@@ -99,14 +102,17 @@ def build_table(engine: SlaEngine, seeds: list[dict[str, Any]], n: int, fingerpr
     return table
 
 
-def time_rebuild(engine: SlaEngine, table: dict[str, bytes], now: float) -> float:
+def time_rebuild(engine: SlaEngine, table: dict[str, bytes], now: float) -> tuple[float, float]:
+    """Seconds until the index is ready, then seconds until every summary is read."""
     proc = processor(engine, table, now)
     gc.collect()
     t0 = time.perf_counter()
-    n = proc.rebuild(range(PARTITIONS))
-    elapsed = time.perf_counter() - t0
-    assert n == len(table), (n, len(table))
-    return elapsed
+    n = proc.rebuild(range(PARTITIONS), defer_summaries=True)
+    t1 = time.perf_counter()
+    proc.fill_summaries(None)
+    t2 = time.perf_counter()
+    assert n == len(table) == len(list(proc.owned_states())), (n, len(table))
+    return t1 - t0, t2 - t1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,20 +125,23 @@ def main(argv: list[str] | None = None) -> int:
     seeds, now = seed_states(engine)
     open_tickets = sum(1 for d in seeds if d["s"] not in ("resolved", "closed"))
     print(f"python {platform.python_version()} on {platform.machine()}; {len(seeds)} seed tickets "
-          f"({open_tickets} open), copied to {args.tickets:,}", file=sys.stderr)  # fmt: skip
+          f"({open_tickets} open), copied to {args.tickets:,}", flush=True)  # fmt: skip
     tables = {
         "recompute": build_table(engine, seeds, args.tickets, b"elsewise"),
         "stored": build_table(engine, seeds, args.tickets, engine.fingerprint),
     }
-    times: dict[str, list[float]] = {name: [] for name in tables}
+    times: dict[str, list[float]] = {"recompute": [], "index": [], "summaries": []}
     for _ in range(args.rounds):
-        for name, table in tables.items():
-            times[name].append(time_rebuild(engine, table, now))
+        ready, rest = time_rebuild(engine, tables["recompute"], now)
+        times["recompute"].append(ready + rest)
+        ready, rest = time_rebuild(engine, tables["stored"], now)
+        times["index"].append(ready)
+        times["summaries"].append(rest)
     best = {name: min(ts) for name, ts in times.items()}
     for name, ts in times.items():
         per = best[name] / args.tickets * 1e6
         print(f"{name:>10}: best {best[name]:.2f} s ({per:.1f} us/ticket), median {statistics.median(ts):.2f} s")
-    print(f"     ratio: stored is {best['recompute'] / best['stored']:.2f}x faster than recompute")
+    print(f"     ratio: a restart waits {best['recompute'] / best['index']:.1f}x less with stored heads")
     return 0
 
 
