@@ -15,7 +15,9 @@ COPY streams ./streams
 COPY agents ./agents
 COPY metrics ./metrics
 COPY dashboards ./dashboards
-RUN pip install . && rm -rf /src
+# With the RocksDB store (rocksdict wheels): a restarted container reads its tables from
+# local disk plus the changelog tail instead of the whole changelog (docs/operations.md).
+RUN pip install ".[rocksdb]" && rm -rf /src
 
 # Unprivileged user; its home is the data directory (Faust state, RocksDB if chosen).
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/slawatch slawatch

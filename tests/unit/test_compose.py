@@ -150,7 +150,7 @@ def test_grafana_provisioning_points_at_the_dashboards(services: dict[str, dict[
 def test_dockerfile_installs_every_package_folder() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim$", text, flags=re.MULTILINE)
-    assert re.search(r"^RUN pip install \.", text, flags=re.MULTILINE)
+    assert re.search(r"^RUN pip install \"?\.", text, flags=re.MULTILINE)
     assert 'ENTRYPOINT ["slawatch"]' in text
     assert 'CMD ["worker"]' in text
     assert "SLAWATCH_WEB_HOST=0.0.0.0" in text
