@@ -291,7 +291,7 @@ def create_worker(
         """After every recovery: cache and index the tickets of the owned partitions."""
         owned = worker.active_partitions()
         started = time.perf_counter()
-        n = processor.rebuild(owned, stored_items(tickets, owned), defer_summaries=True)
+        n = processor.rebuild(owned, lambda: stored_items(tickets, owned), defer_summaries=True)
         barrier.reset()
         metrics.set_summaries_pending(processor.summaries_pending)
         worker.rebuilt_at = clock()

@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, cast
 
 from slawatch.agents.index import DeadlineIndex
@@ -131,8 +132,13 @@ class TicketProcessor:
         self._dead_letter = dead_letter
         self._clock = clock
         self._cache: dict[str, TicketSummary] = {}
-        #: Ticket ids the last rebuild indexed but left to fill_summaries.
-        self._unsummarized: list[str] = []
+        #: The summary pass a deferred rebuild left to fill_summaries: the table items
+        #: still to read, the owned partitions then, how many tickets are left, and the
+        #: ids deleted since (the pass may be a snapshot that still holds them).
+        self._summary_pass: Iterator[tuple[str, bytes | None]] | None = None
+        self._summary_owned: frozenset[int] = frozenset()
+        self._unsummarized = 0
+        self._deleted: set[str] = set()
         self._dims: dict[tuple[str | None, ...], Dimensions] = {}
         self._reported_years: set[tuple[str, int]] = set()
         #: Offset of the last input message handled, per partition (the timer's barrier).
@@ -351,6 +357,8 @@ class TicketProcessor:
         if ticket_id in self.tickets:
             del self.tickets[ticket_id]
         self._cache.pop(ticket_id, None)
+        if self._summary_pass is not None:
+            self._deleted.add(ticket_id)
         self.index.discard(partition, ticket_id)
 
     def _record(self, partition: int, observations: Iterable[Observation], alerts: Sequence[Alert]) -> None:
@@ -379,35 +387,43 @@ class TicketProcessor:
     def rebuild(
         self,
         partitions: Iterable[int],
-        items: Iterable[tuple[str, bytes | None]] | None = None,
+        read: Callable[[], Iterable[tuple[str, bytes | None]]] | None = None,
         *,
         defer_summaries: bool = False,
     ) -> int:
         """Re-read the table after recovery: index (and summarise) the owned tickets.
 
-        ``items`` are the table's ``(ticket_id, stored value)`` pairs to read (default:
-        all of them); the Faust app passes only the owned partitions' when its store can
-        tell them apart. Returns the number of tickets indexed. Runs once per rebalance,
-        before Faust resumes the streams, so nothing else touches the table meanwhile.
+        ``read()`` returns one pass over the table's ``(ticket_id, stored value)``
+        pairs (default: all of them); the Faust app reads only the owned partitions'
+        when its store can tell them apart. Returns the number of tickets indexed. Runs
+        once per rebalance, before Faust resumes the streams, so nothing else touches
+        the table meanwhile.
 
         This is most of a restart with a large table. A value written by this same
         engine has its partition and next due instant in its head (see
         :mod:`~slawatch.agents.stored_state`), so indexing it reads 21 bytes; its
         summary needs the whole state (~15 us). With ``defer_summaries`` those
-        summaries are left to :meth:`fill_summaries`, which the worker runs in the
-        background once the streams have resumed: deadlines fire again after one quick
-        pass, and the state gauges come back (whole) when the summaries are done.
+        summaries are left to :meth:`fill_summaries`, a second pass that the worker
+        runs in the background once the streams have resumed: deadlines fire again
+        after one quick pass, and the state gauges come back (whole) when it is done.
         """
+        if read is None:
+            tickets = self.tickets
+            read = lambda: list(tickets.items())  # noqa: E731
         with _cycle_collector_paused():
-            n = self._rebuild(set(partitions), list(self.tickets.items()) if items is None else items)
+            n = self._rebuild(set(partitions), read())
+            if self._unsummarized:
+                self._summary_pass = iter(read())
             if not defer_summaries:
-                self.fill_summaries(None)
+                self._fill_summaries(None)
             return n
 
     def _rebuild(self, owned: set[int], items: Iterable[tuple[str, bytes | None]]) -> int:
         self._cache = {}
         self._dims = {}
-        self._unsummarized = []
+        self._unsummarized = 0
+        self._summary_pass = None
+        self._deleted = set()
         entries: list[tuple[int, str, float | None]] = []
         fingerprint = self.engine.fingerprint
         for ticket_id, raw in items:
@@ -419,7 +435,6 @@ class TicketProcessor:
                     partition, due = head
                     if partition is not None and partition in owned:
                         entries.append((partition, ticket_id, due))
-                        self._unsummarized.append(ticket_id)
                     continue
                 state = unpack_state(raw)  # an older format, or another engine's instant
                 if state.partition is None or state.partition not in owned:
@@ -430,6 +445,8 @@ class TicketProcessor:
             except Exception:  # one unreadable state must not block recovery
                 log.exception("unreadable ticket state in the table; skipped")
         self.index.reset(owned, entries)
+        self._unsummarized = len(entries) - len(self._cache)
+        self._summary_owned = frozenset(owned)
         self.processed_offsets = {p: o for p, o in self.processed_offsets.items() if p in owned}
         self.metrics.set_owned_partitions(len(owned))
         self.metrics.set_deadline_index_size(len(self.index))
@@ -438,48 +455,60 @@ class TicketProcessor:
     @property
     def summaries_pending(self) -> int:
         """Owned tickets indexed by the last rebuild but not summarised yet."""
-        return len(self._unsummarized)
+        return self._unsummarized
 
     def fill_summaries(self, limit: int | None = 2000) -> int:
-        """Summarise up to ``limit`` (None: all) tickets the rebuild left; return how many remain.
+        """Read up to ``limit`` (None: all) more items of the summary pass; return how many
+        tickets are left to summarise.
 
-        Each is read from the table as it is now: a ticket written since the rebuild
-        already has a fresh summary and one deleted since stays deleted.
+        The pass may be a snapshot taken at the rebuild (a list, or a RocksDB iterator):
+        a ticket written since already has a fresh summary and is skipped, and one
+        deleted since is remembered by :meth:`_delete` and skipped.
         """
-        if not self._unsummarized:
+        if self._summary_pass is None:
             return 0
         with _cycle_collector_paused():
             return self._fill_summaries(limit)
 
     def _fill_summaries(self, limit: int | None) -> int:
-        pending = self._unsummarized
-        owned = self.index.partitions
+        source = self._summary_pass
+        if source is None:
+            return 0
+        owned = self._summary_owned
         fingerprint = self.engine.fingerprint
-        count = len(pending) if limit is None else min(limit, len(pending))
-        for _ in range(count):
-            ticket_id = pending.pop()
-            if ticket_id in self._cache:
+        read = 0
+        for ticket_id, raw in source if limit is None else islice(source, limit):
+            read += 1
+            if not raw:
                 continue
             try:
-                raw = self.tickets.get(ticket_id)
-                if raw is None:
-                    continue
                 head = stored_head(raw, fingerprint)
-                if head is not None:
-                    summary = self._summarize_fields(stored_fields(raw), head[1])
-                else:
-                    state = unpack_state(raw)
-                    summary = self._summarize(state, self.engine.next_due(state))
+                if head is None or head[0] not in owned:
+                    continue  # summarised by the rebuild, or another worker's
+                self._unsummarized -= 1
+                if ticket_id in self._cache or ticket_id in self._deleted:
+                    continue
+                self._cache[ticket_id] = self._summarize_fields(stored_fields(raw), head[1])
             except Exception:
                 log.exception("unreadable ticket state in the table; not summarised")
-                continue
-            if summary.partition in owned:
-                self._cache[ticket_id] = summary
-        return len(pending)
+        if limit is None or read < limit or self._unsummarized <= 0:  # the pass is over
+            self._end_summary_pass()
+        return self._unsummarized
+
+    def _end_summary_pass(self) -> None:
+        self._summary_pass = None
+        self._unsummarized = 0
+        self._deleted = set()
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        """Forget partitions handed to another worker."""
+        """Forget partitions handed to another worker.
+
+        An unfinished summary pass is dropped: it may iterate a revoked partition's
+        database, and the rebuild that follows the rebalance starts a new one.
+        """
         gone = set(partitions)
+        if self._summary_pass is not None:
+            self._end_summary_pass()
         self.index.revoke(gone)
         self._cache = {t: s for t, s in self._cache.items() if s.partition not in gone}
         for p in gone:
