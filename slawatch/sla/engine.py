@@ -57,6 +57,10 @@ STOPPED = "stopped"
 
 # One bit per signal of a clock: each is sent once per ticket, metric and level.
 WARN, BREACH, ESC1, ESC2 = 1, 2, 4, 8
+#: Part of :attr:`SlaEngine.fingerprint`: bump it with any change to how thresholds are
+#: placed in time (``_make_thresholds``, ``_next``), so that workers recompute the next
+#: due instants stored with ticket states instead of trusting ones placed by old rules.
+THRESHOLD_RULES = 1
 REPEAT_COMPLAINT_ESCALATED = 16  # on the complaint clock: the level-2 escalation of the 2nd complaint
 
 SURVEY_DUE_SECONDS = 24 * 3600
@@ -272,6 +276,7 @@ class SlaEngine:
             repr(
                 (
                     __version__,
+                    THRESHOLD_RULES,
                     policy.warn_fraction,
                     esc,
                     sorted((name, cal.definition()) for name, cal in policy.calendars.items()),
