@@ -307,17 +307,14 @@ def create_worker(
     async def fill_summaries() -> None:
         """Summarise the tickets a rebuild indexed, a slice at a time, between messages."""
         while True:
-            try:
-                if processor.summaries_pending:
-                    left = processor.fill_summaries(SUMMARY_SLICE)
-                    metrics.set_summaries_pending(left)
-                    if not left:
-                        log.info("ticket summaries read: the state gauges are whole again")
-                    await asyncio.sleep(0)
-                    continue
-            except Exception:  # must outlive one bad slice
-                log.exception("filling in ticket summaries failed; retrying")
-            await asyncio.sleep(0.2)
+            if processor.summaries_pending:
+                left = processor.fill_summaries(SUMMARY_SLICE)  # never raises
+                metrics.set_summaries_pending(left)
+                if not left:
+                    log.info("ticket summaries read: the state gauges are whole again")
+                await asyncio.sleep(0)  # let the streams run between slices
+            else:
+                await asyncio.sleep(0.2)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, /, *args: Any, signal: BaseSignalT[Any], **_kwargs: Any) -> None:

@@ -467,8 +467,13 @@ class TicketProcessor:
         """
         if self._summary_pass is None:
             return 0
-        with _cycle_collector_paused():
-            return self._fill_summaries(limit)
+        try:
+            with _cycle_collector_paused():
+                return self._fill_summaries(limit)
+        except Exception:  # the store's iterator failed: keep what was read, stop the pass
+            log.exception("reading ticket summaries failed; the state gauges count only those read")
+            self._end_summary_pass()
+            return 0
 
     def _fill_summaries(self, limit: int | None) -> int:
         source = self._summary_pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -281,3 +282,19 @@ def test_revoking_partitions_ends_an_unfinished_summary_pass(population: tuple[d
     worker.proc.fill_summaries(5)
     worker.proc.revoke({1})
     assert worker.proc.summaries_pending == 0 and worker.proc.fill_summaries(5) == 0
+
+
+def test_a_failing_store_iterator_ends_the_summary_pass_without_raising() -> None:
+    worker = Worker(load_policy(None), now=ts("2026-11-16 10:00"))
+    worker.feed([created("2026-11-16 10:00", ticket=f"T{i}") for i in range(3)])
+    items = list(worker.tickets.items())
+
+    def broken() -> Iterator[tuple[str, bytes | None]]:
+        yield items[0]
+        raise OSError("store closed")
+
+    passes = [items, broken()]
+    worker.proc.rebuild(set(range(PARTITIONS)), lambda: passes.pop(0), defer_summaries=True)
+    assert worker.proc.fill_summaries(10) == 0
+    assert worker.proc.summaries_pending == 0
+    assert [s.ticket_id for s in worker.proc.owned_states()] == [items[0][0]]
