@@ -114,8 +114,7 @@ def build_instruments(registry: CollectorRegistry) -> Instruments:
         ),
         tickets_resolved=Counter(
             "slawatch_tickets_resolved_total",
-            "Tickets resolved, by whether within the resolution target and whether "
-            "solved at first contact.",
+            "Tickets resolved, by whether within the resolution target and whether solved at first contact.",
             (*DIMENSIONS, "on_time", "first_contact"),
             registry=r,
         ),

@@ -42,9 +42,7 @@ class SlaMetrics:
 
     __slots__ = ("bounds", "instruments", "registry")
 
-    def __init__(
-        self, registry: CollectorRegistry, bounds: LabelBounds, instruments: Instruments
-    ) -> None:
+    def __init__(self, registry: CollectorRegistry, bounds: LabelBounds, instruments: Instruments) -> None:
         self.registry = registry
         self.bounds = bounds
         self.instruments = instruments
@@ -115,9 +113,7 @@ class SlaMetrics:
             else self.instruments.resolution_time
         )  # fmt: skip
         histogram.labels(**owner, channel=self.bounds.channel(obs.dims.channel)).observe(obs.value)
-        self.instruments.clocks_stopped.labels(
-            metric=metric, **owner, within_target=bool_label(obs.ok)
-        ).inc()
+        self.instruments.clocks_stopped.labels(metric=metric, **owner, within_target=bool_label(obs.ok)).inc()
 
     def _closed(self, obs: ObservationLike) -> None:
         owner = self.bounds.owner(obs.dims.priority, obs.dims.department)
@@ -199,9 +195,7 @@ class SlaMetrics:
         until the policy lists them or the preset is upgraded, and a restart is needed
         either way.
         """
-        self.instruments.calendar_year_missing.labels(
-            calendar=calendar_label(calendar), year=str(int(year))
-        ).set(1)
+        self.instruments.calendar_year_missing.labels(calendar=calendar_label(calendar), year=str(int(year))).set(1)
 
     def watch_calendars(self, calendars: Mapping[str, CalendarLike], now: float) -> None:
         """Export the current year of every policy calendar: 1 if its preset lacks it, else 0.
@@ -235,9 +229,7 @@ class SlaMetrics:
         Pass ``followups=engine.followups`` for ``slawatch_followups_due``. See
         :class:`~slawatch.metrics.state_collector.StateCollector`.
         """
-        return register_state_source(
-            self.registry, self.bounds, states, now, followups, min_interval=min_interval
-        )
+        return register_state_source(self.registry, self.bounds, states, now, followups, min_interval=min_interval)
 
 
 _OBSERVERS: dict[str, Callable[[SlaMetrics, ObservationLike], None]] = {

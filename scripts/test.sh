@@ -23,6 +23,8 @@ echo "== installing slawatch with its test extras (editable)"
 
 echo "== ruff check"
 "$VENV/bin/ruff" check .
+echo "== ruff format --check"
+"$VENV/bin/ruff" format --check .
 
 echo "== mypy (strict) on the installed package"
 # From another directory, so mypy sees the installed `slawatch` package (its streams/,

@@ -96,14 +96,10 @@ class ReplayReport:
     def summary(self, source: str, topic: str) -> str:
         rate = self.sent / self.seconds if self.seconds > 0 else 0.0
         lines = [
-            f"replay: sent {self.sent:,} messages from {source} to {topic} in "
-            f"{self.seconds:.1f} s ({rate:,.0f} msg/s)"
+            f"replay: sent {self.sent:,} messages from {source} to {topic} in {self.seconds:.1f} s ({rate:,.0f} msg/s)"
         ]
         if self.failed:
-            lines.append(
-                f"replay: {self.failed:,} messages were NOT delivered "
-                "(the broker refused them or timed out)"
-            )
+            lines.append(f"replay: {self.failed:,} messages were NOT delivered (the broker refused them or timed out)")
         if self.bad_count:
             lines.append(f"replay: {self.bad_count:,} bad lines skipped:")
             lines.extend(f"  {bad}" for bad in self.bad[:MAX_BAD_SHOWN])

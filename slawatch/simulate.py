@@ -95,18 +95,14 @@ def _pick(rng: random.Random, table: Table) -> str:
 
 PRIORITY = _table(("normal", 75), ("urgent", 20), ("major", 5))
 CATEGORY = _table(("quality", 30), ("service", 35), ("product", 25), ("other", 10))
-CHANNEL = _table(
-    ("phone", 30), ("wechat", 20), ("app", 15), ("email", 13), ("web", 12), ("visit", 10)
-)
+CHANNEL = _table(("phone", 30), ("wechat", 20), ("app", 15), ("email", 13), ("web", 12), ("visit", 10))
 PRODUCT_LINE = _table(("appliance", 40), ("hvac", 25), ("kitchen", 20), ("smart_home", 15))
 TIER = _table(("standard", 80), ("vip", 15), ("key_account", 5))
 VENDOR = _table(("in_house", 55), ("vendor_a", 20), ("vendor_b", 15), ("vendor_c", 10))
 # Smart dispatch (智能工单分派): the department follows the problem type.
 DEPARTMENT_BY_CATEGORY = {
     "quality": _table(("quality", 50), ("repair", 40), ("customer_service", 10)),
-    "service": _table(
-        ("customer_service", 35), ("installation", 30), ("repair", 20), ("logistics", 15)
-    ),
+    "service": _table(("customer_service", 35), ("installation", 30), ("repair", 20), ("logistics", 15)),
     "product": _table(("repair", 40), ("sales", 25), ("quality", 20), ("customer_service", 15)),
     "other": _table(("customer_service", 60), ("sales", 20), ("logistics", 20)),
 }
@@ -556,9 +552,7 @@ class SimOptions:
             problems.append(f"--tickets must be >= 0, got {self.tickets}")
         if self.duration is not None and self.duration <= 0:
             problems.append(f"--duration must be > 0 seconds, got {self.duration}")
-        if not (0 <= self.malformed < 1 and 0 <= self.duplicates < 1) or (
-            self.malformed + self.duplicates >= 1
-        ):
+        if not (0 <= self.malformed < 1 and 0 <= self.duplicates < 1) or (self.malformed + self.duplicates >= 1):
             problems.append(
                 "--malformed and --duplicates are shares of all messages: each in [0, 1), "
                 f"together below 1; got {self.malformed} and {self.duplicates}"
@@ -584,11 +578,7 @@ class SimStats:
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        at = (
-            datetime.fromtimestamp(self.sim_time, SHANGHAI).isoformat()
-            if self.sim_time is not None
-            else "-"
-        )
+        at = datetime.fromtimestamp(self.sim_time, SHANGHAI).isoformat() if self.sim_time is not None else "-"
         return (
             f"simulate: {self.messages:,} messages ({self.tickets:,} tickets, "
             f"{self.malformed:,} malformed, {self.duplicates:,} duplicates"
@@ -692,11 +682,7 @@ def messages_for(options: SimOptions, now: datetime) -> tuple[int, Iterator[SimM
     seconds, so the same flags with ``--output`` write the events that run would send.
     """
     start = options.start or now
-    until = (
-        start + timedelta(seconds=options.duration * options.speed)
-        if options.duration is not None
-        else None
-    )
+    until = start + timedelta(seconds=options.duration * options.speed) if options.duration is not None else None
     stream = generate_messages(
         options.seed,
         start,
@@ -744,9 +730,7 @@ def simulate_to_kafka(
     return stats
 
 
-def simulate_to_file(
-    options: SimOptions, out: IO[bytes], *, progress: IO[str] | None = sys.stderr
-) -> SimStats:
+def simulate_to_file(options: SimOptions, out: IO[bytes], *, progress: IO[str] | None = sys.stderr) -> SimStats:
     """Write the simulated traffic as JSON Lines (one message value per line)."""
 
     def write(message: SimMessage) -> None:

@@ -140,10 +140,7 @@ class BusinessCalendar:
         explicit_off = _dates(name, "holidays", holidays)
         explicit_on = _dates(name, "workdays", workdays)
         if preset is not None and preset not in PRESETS:
-            msg = (
-                f"calendar {name!r}: unknown holiday preset {preset!r}; expected one of "
-                f"{', '.join(PRESETS)} or none"
-            )
+            msg = f"calendar {name!r}: unknown holiday preset {preset!r}; expected one of {', '.join(PRESETS)} or none"
             raise ValueError(msg)
         if self.always_open and (weekly is not None or explicit_off or explicit_on or preset):
             msg = (
@@ -160,9 +157,7 @@ class BusinessCalendar:
             )
             raise ValueError(msg)
 
-        self._weekly: tuple[Hours, ...] = _weekly_hours(
-            name, _DEFAULT_WEEKLY if weekly is None else weekly
-        )
+        self._weekly: tuple[Hours, ...] = _weekly_hours(name, _DEFAULT_WEEKLY if weekly is None else weekly)
         self._standard: Hours = _standard_day(self._weekly)
         if not self._standard and not self.always_open:
             msg = (
@@ -171,9 +166,7 @@ class BusinessCalendar:
             )
             raise ValueError(msg)
         if working_day_seconds is None:
-            working_day_seconds = (
-                _DAY if self.always_open else sum(e - s for s, e in self._standard)
-            )
+            working_day_seconds = _DAY if self.always_open else sum(e - s for s, e in self._standard)
         if (
             isinstance(working_day_seconds, bool)
             or not isinstance(working_day_seconds, int)
@@ -301,9 +294,7 @@ class BusinessCalendar:
         if self.preset is None or self.always_open:
             return []
         return [
-            y
-            for y in range(first_year, last_year + 1)
-            if y not in self._preset_years and y not in self._explicit_years
+            y for y in range(first_year, last_year + 1) if y not in self._preset_years and y not in self._explicit_years
         ]
 
     def warnings_for(self, t: float) -> list[str]:
@@ -338,9 +329,7 @@ class BusinessCalendar:
         else:
             lines = [head + _weekly_summary(self._weekly) + self._holiday_summary()]
         if end <= start:
-            lines.append(
-                f"total: 0s (the span {self._clock(start)} .. {self._clock(end)} is empty)"
-            )
+            lines.append(f"total: 0s (the span {self._clock(start)} .. {self._clock(end)} is empty)")
             return lines
         if not self.always_open:
             first = self._local(start).year
@@ -370,18 +359,14 @@ class BusinessCalendar:
         hi_day = local_end.date().toordinal()
         if local_end.time() == datetime.min.time() and hi_day > lo_day:
             hi_day -= 1  # a span ending at midnight has nothing of the next date
-        segs = _offset_segments(
-            self._tz, _wall_of_ordinal(lo_day) - 2 * _DAY, _wall_of_ordinal(hi_day) + 3 * _DAY
-        )
+        segs = _offset_segments(self._tz, _wall_of_ordinal(lo_day) - 2 * _DAY, _wall_of_ordinal(hi_day) + 3 * _DAY)
         days = [self._explain_day(o, segs, start, end) for o in range(lo_day, hi_day + 1)]
         lines = _render_days(days)
         if len(lines) > _EXPLAIN_MAX_LINES:
             lines = _render_years(days)
         return lines
 
-    def _explain_day(
-        self, ordinal: int, segs: list[tuple[int, int, int]], start: float, end: float
-    ) -> _DayNote:
+    def _explain_day(self, ordinal: int, segs: list[tuple[int, int, int]], start: float, end: float) -> _DayNote:
         d = date.fromordinal(ordinal)
         hours = self._hours(d)
         pieces = _day_pieces(ordinal, hours, segs)
@@ -396,9 +381,7 @@ class BusinessCalendar:
             return _DayNote(d, "holiday", 0, bool(self._weekly[d.weekday()]), self._off[d])
         if counted != full or (full and not counted):  # a partial first or last day
             how = self._counted_text(inside, counted, full)
-            return _DayNote(
-                d, "partial", counted, True, f"working day {_hours_text(hours)} — {how}"
-            )
+            return _DayNote(d, "partial", counted, True, f"working day {_hours_text(hours)} — {how}")
         return _DayNote(d, "regular", counted, full > 0, "")
 
     def _counted_text(self, inside: list[tuple[float, float]], counted: float, full: float) -> str:
@@ -407,8 +390,7 @@ class BusinessCalendar:
         if counted == full:
             return f"{_duration(counted)} counted"
         ranges = ", ".join(
-            f"{self._clock(s, time_only=True)}-{self._clock(e, time_only=True, end=True)}"
-            for s, e in inside
+            f"{self._clock(s, time_only=True)}-{self._clock(e, time_only=True, end=True)}" for s, e in inside
         )
         return f"counted {ranges} ({_duration(counted)})"
 
@@ -467,9 +449,7 @@ class BusinessCalendar:
             before.append(acc)
             acc += e - s
             after.append(acc)
-        idx = _Index(
-            lo, hi, _wall(lo) + _MARGIN, _wall(hi + 1) - _MARGIN, starts, ends, before, after
-        )
+        idx = _Index(lo, hi, _wall(lo) + _MARGIN, _wall(hi + 1) - _MARGIN, starts, ends, before, after)
         self._index = idx
         return idx
 
@@ -492,10 +472,7 @@ def _zone(name: str, key: str) -> tzinfo:
     try:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        msg = (
-            f"calendar {name!r}: unknown time zone {key!r}; use an IANA name such as "
-            "'Asia/Shanghai' or 'UTC'"
-        )
+        msg = f"calendar {name!r}: unknown time zone {key!r}; use an IANA name such as 'Asia/Shanghai' or 'UTC'"
         raise ValueError(msg) from exc
 
 
@@ -586,10 +563,7 @@ def _year_of(name: str, t: float) -> int:
     ordinal = math.floor(t / _DAY) + _EPOCH_ORDINAL
     year = date.fromordinal(ordinal).year if 0 < ordinal <= date.max.toordinal() else 0
     if not _MIN_YEAR <= year <= _MAX_YEAR:
-        msg = (
-            f"calendar {name!r}: epoch time {t!r} is outside the supported years "
-            f"{_MIN_YEAR}..{_MAX_YEAR}"
-        )
+        msg = f"calendar {name!r}: epoch time {t!r} is outside the supported years {_MIN_YEAR}..{_MAX_YEAR}"
         raise ValueError(msg)
     return year
 
@@ -624,9 +598,7 @@ def _offset_segments(tz: tzinfo, lo: int, hi: int) -> list[tuple[int, int, int]]
     return segs
 
 
-def _day_pieces(
-    ordinal: int, hours: Hours, segs: list[tuple[int, int, int]]
-) -> list[tuple[int, int]]:
+def _day_pieces(ordinal: int, hours: Hours, segs: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
     """UTC intervals of the instants whose wall clock reads local date ``ordinal`` and a
     time inside ``hours``: within a constant-offset piece, wall = utc + offset."""
     base = _wall_of_ordinal(ordinal)
@@ -671,10 +643,7 @@ def _render_days(days: list[_DayNote]) -> list[str]:
             what = f"{worked} working day(s) — {_duration(counted)} counted" if worked else "closed"
             lines.append(f"{span}: {what}")
         elif note.kind == "holiday":
-            lines.append(
-                f"{span}: holiday {note.text} — skipped ({worked} day(s) that would have had "
-                "working hours)"
-            )
+            lines.append(f"{span}: holiday {note.text} — skipped ({worked} day(s) that would have had working hours)")
         else:
             lines.append(f"{span}: {note.text}")
         i = j
@@ -721,9 +690,7 @@ def _weekly_summary(weekly: tuple[Hours, ...]) -> str:
         else:
             groups.append((wd, wd, hours))
     parts = [
-        (_WEEKDAYS[a] if a == b else f"{_WEEKDAYS[a]}-{_WEEKDAYS[b]}") + " " + _hours_text(h)
-        for a, b, h in groups
-        if h
+        (_WEEKDAYS[a] if a == b else f"{_WEEKDAYS[a]}-{_WEEKDAYS[b]}") + " " + _hours_text(h) for a, b, h in groups if h
     ]
     return "; ".join(parts)
 

@@ -90,13 +90,9 @@ def test_simulated_tickets_reach_the_topic_complete_and_keyed(
     args = build_parser().parse_args(argv)
     assert simulate.main(args, for_topic(test_settings, topic)) == 0
 
-    expected = list(
-        simulate.generate_messages(5, start, rate=0.5, tickets=15, duplicates=0.05)
-    )
+    expected = list(simulate.generate_messages(5, start, rate=0.5, tickets=15, duplicates=0.05))
     records = consume(test_settings, topic, len(expected))
-    assert sorted((r.key, r.value) for r in records) == sorted(
-        (m.key, m.value) for m in expected
-    )
+    assert sorted((r.key, r.value) for r in records) == sorted((m.key, m.value) for m in expected)
     created = {orjson.loads(r.value)["ticket_id"] for r in records
                if orjson.loads(r.value)["type"] == "ticket.created"}  # fmt: skip
     assert len(created) == 15

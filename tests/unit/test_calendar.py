@@ -276,16 +276,12 @@ def test_berlin_fall_back_day_has_25_working_hours_around_the_clock() -> None:
 
 def test_berlin_24_hours_after_saturday_noon_is_sunday_1300_across_spring_forward() -> None:
     cal = BusinessCalendar("de", BERLIN, weekly=ALL_DAY)
-    assert wall(cal.add(at(2026, 3, 28, 12, tz=BERLIN), 24 * HOUR), BERLIN) == (
-        "2026-03-29 Sun 13:00:00"
-    )
+    assert wall(cal.add(at(2026, 3, 28, 12, tz=BERLIN), 24 * HOUR), BERLIN) == ("2026-03-29 Sun 13:00:00")
 
 
 def test_berlin_24_hours_after_saturday_noon_is_sunday_1100_across_fall_back() -> None:
     cal = BusinessCalendar("de", BERLIN, weekly=ALL_DAY)
-    assert wall(cal.add(at(2026, 10, 24, 12, tz=BERLIN), 24 * HOUR), BERLIN) == (
-        "2026-10-25 Sun 11:00:00"
-    )
+    assert wall(cal.add(at(2026, 10, 24, 12, tz=BERLIN), 24 * HOUR), BERLIN) == ("2026-10-25 Sun 11:00:00")
 
 
 # -- long spans -------------------------------------------------------------------------
@@ -452,9 +448,7 @@ def test_explain_of_an_empty_span_says_so(business: BusinessCalendar) -> None:
         ({"working_day_seconds": 0}, "working_day_seconds"),
     ],
 )
-def test_a_calendar_that_would_give_wrong_answers_is_refused(
-    kwargs: dict[str, object], message: str
-) -> None:
+def test_a_calendar_that_would_give_wrong_answers_is_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BusinessCalendar("bad", **kwargs)  # type: ignore[arg-type]
 

@@ -183,9 +183,7 @@ def test_add_agrees_with_the_minute_by_minute_reference(
 
 @FAST
 @given(calendars(), st.lists(instants, min_size=20, max_size=20))
-def test_is_working_time_agrees_with_the_reference(
-    pair: tuple[BusinessCalendar, Reference], ts: list[int]
-) -> None:
+def test_is_working_time_agrees_with_the_reference(pair: tuple[BusinessCalendar, Reference], ts: list[int]) -> None:
     cal, ref = pair
     assert [cal.is_working_time(t) for t in ts] == [ref.working(t) for t in ts]
 
@@ -226,9 +224,7 @@ def test_adding_the_elapsed_time_never_overshoots(
 
 @MANY
 @given(calendars(), instants, long_durations, long_durations)
-def test_elapsed_is_additive(
-    pair: tuple[BusinessCalendar, Reference], a: int, ab: int, bc: int
-) -> None:
+def test_elapsed_is_additive(pair: tuple[BusinessCalendar, Reference], a: int, ab: int, bc: int) -> None:
     cal, _ = pair
     b, c = a + ab, a + ab + bc
     assert cal.elapsed(a, b) + cal.elapsed(b, c) == cal.elapsed(a, c)
@@ -254,9 +250,7 @@ def test_elapsed_is_monotonic_in_the_end(
 
 @MANY
 @given(calendars(), instants, long_durations)
-def test_elapsed_never_exceeds_wall_time(
-    pair: tuple[BusinessCalendar, Reference], a: int, length: int
-) -> None:
+def test_elapsed_never_exceeds_wall_time(pair: tuple[BusinessCalendar, Reference], a: int, length: int) -> None:
     cal, _ = pair
     assert 0 <= cal.elapsed(a, a + length) <= length
 

@@ -107,7 +107,7 @@ def test_missing_maven_is_not_needed_once_the_jars_are_cached(tmp_path: Path, mo
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     java = bin_dir / "java"
-    java.write_text('#!/bin/sh\necho \'openjdk version "17.0.15"\' >&2\n', encoding="ascii")
+    java.write_text("#!/bin/sh\necho 'openjdk version \"17.0.15\"' >&2\n", encoding="ascii")
     java.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.delenv("JAVA_HOME", raising=False)
@@ -121,7 +121,7 @@ def test_too_old_java_names_the_version_needed(tmp_path: Path, monkeypatch: pyte
     java_home = tmp_path / "jdk11"
     (java_home / "bin").mkdir(parents=True)
     java = java_home / "bin" / "java"
-    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.2"\' >&2\n', encoding="ascii")
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\"' >&2\n", encoding="ascii")
     java.chmod(0o755)
     monkeypatch.setenv("JAVA_HOME", str(java_home))
     with pytest.raises(BrokerError, match="needs Java 17"):

@@ -231,9 +231,7 @@ def test_vocabularies_agree_with_the_event_contract() -> None:
 # --- input events -------------------------------------------------------------------------
 
 
-def test_event_applied_counts_by_type_and_observes_lag(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_event_applied_counts_by_type_and_observes_lag(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.event_applied("ticket.created", lag_seconds=0.03)
     metrics.event_applied("ticket.created", lag_seconds=None)
     metrics.event_applied("ticket.merged", lag_seconds=-2.0)
@@ -257,9 +255,7 @@ def test_duplicate_and_dead_lettered(registry: CollectorRegistry, metrics: SlaMe
     assert value(registry, "slawatch_events_dead_lettered_total", reason="other") == 1
 
 
-def test_event_processed_sets_the_timestamp(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_event_processed_sets_the_timestamp(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.event_processed(NOW)
     assert value(registry, "slawatch_last_event_processed_timestamp_seconds") == NOW
 
@@ -267,9 +263,7 @@ def test_event_processed_sets_the_timestamp(
 # --- observations ---------------------------------------------------------------------------
 
 
-def test_created_counts_with_all_dimensions(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_created_counts_with_all_dimensions(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.observe(Obs("created"))
     metrics.observe(Obs("created", dims=Dims(department="维修部", vendor=None, channel="fax")))
     assert value(registry, "slawatch_tickets_created_total", **D) == 1
@@ -277,9 +271,7 @@ def test_created_counts_with_all_dimensions(
     assert value(registry, "slawatch_tickets_created_total", **bounded) == 1
 
 
-def test_responded_feeds_response_time_and_compliance(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_responded_feeds_response_time_and_compliance(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.observe(Obs("responded", value=1200, ok=True))
     metrics.observe(Obs("responded", value=5000, ok=False))
     hist = {"priority": "urgent", "department": "repair", "channel": "phone"}
@@ -293,9 +285,7 @@ def test_responded_feeds_response_time_and_compliance(
     assert value(registry, "slawatch_resolution_time_seconds_count", **hist) is None
 
 
-def test_resolved_feeds_resolution_time_counts_and_compliance(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_resolved_feeds_resolution_time_counts_and_compliance(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.observe(ResolvedObs("resolved", value=90_000, ok=True, first_contact=True))
     metrics.observe(ResolvedObs("resolved", value=200_000, ok=False, first_contact=None))
     metrics.observe(Obs("resolved", value=3600, ok=True))  # no first_contact attribute at all
@@ -373,9 +363,7 @@ def test_observations_without_a_metric_move_nothing(
 # --- alerts, timer, worker gauges -------------------------------------------------------------
 
 
-def test_alerts_count_by_kind_metric_level_and_owner(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_alerts_count_by_kind_metric_level_and_owner(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.alert(FakeAlert("sla.warning", "response"), delay_seconds=0.2)
     metrics.alert(FakeAlert("sla.breached", "response"), delay_seconds=0.4)
     metrics.alert(FakeAlert("sla.escalated", "response", level=1), delay_seconds=None)
@@ -384,10 +372,7 @@ def test_alerts_count_by_kind_metric_level_and_owner(
     assert value(registry, "slawatch_sla_breaches_total", metric="response", **OWNER) == 1
     esc = "slawatch_sla_escalations_total"
     assert value(registry, esc, metric="response", level="1", **OWNER) == 1
-    assert (
-        value(registry, esc, metric="complaint", level="2", priority="urgent", department="other")
-        == 1
-    )
+    assert value(registry, esc, metric="complaint", level="2", priority="urgent", department="other") == 1
     assert value(registry, "slawatch_alerts_published_total", kind="sla.warning") == 1
     assert value(registry, "slawatch_alerts_published_total", kind="sla.breached") == 1
     assert value(registry, "slawatch_alerts_published_total", kind="sla.escalated") == 2
@@ -450,9 +435,7 @@ if TYPE_CHECKING:
         return policy.calendars
 
 
-def test_watch_calendars_exports_every_calendars_current_year(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_watch_calendars_exports_every_calendars_current_year(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     """The gauge exists from start-up (0 when covered), so ``== 1`` has something to test."""
     year = str(datetime.fromtimestamp(NOW, UTC).year)
     calendars = {
@@ -586,9 +569,7 @@ def test_state_gauges_put_each_age_in_the_band_age_band_names(
     assert value(registry, "slawatch_open_tickets_by_age", age=age_band(age), **OWNER) == 1
 
 
-def test_state_source_is_not_read_at_registration(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_state_source_is_not_read_at_registration(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     def not_ready() -> Iterable[StateLike]:
         raise AssertionError("state table read before the first scrape")
 
@@ -619,18 +600,14 @@ def test_scrapes_within_min_interval_reuse_the_last_pass_over_the_states() -> No
     assert len(passes) == 2
 
 
-def test_empty_state_exposes_the_families_without_samples(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_empty_state_exposes_the_families_without_samples(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.register_state_source(list, lambda: NOW)
     text = generate_latest(registry).decode()
     for name in ("open_tickets", "open_tickets_by_age", "tickets_at_risk", "followups_due"):
         assert f"# TYPE slawatch_{name} gauge" in text
 
 
-def test_registering_a_second_state_source_is_refused(
-    registry: CollectorRegistry, metrics: SlaMetrics
-) -> None:
+def test_registering_a_second_state_source_is_refused(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
     metrics.register_state_source(list, lambda: NOW)
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         metrics.register_state_source(list, lambda: NOW)

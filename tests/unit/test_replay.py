@@ -154,9 +154,7 @@ def test_undelivered_messages_are_counted() -> None:
 
 
 def test_csv_row_becomes_an_event_with_converted_types() -> None:
-    columns = map_header(
-        ["event_id", "type", "ticket_id", "occurred_at", "score", "satisfied", "comment", "工位"]
-    )
+    columns = map_header(["event_id", "type", "ticket_id", "occurred_at", "score", "satisfied", "comment", "工位"])
     row = ["e1", "survey.submitted", "T1", "2026-11-23T09:00:00+08:00", "8", "", " 很好 ", "A3"]
     assert row_to_event(columns, row) == {
         "event_id": "e1",
@@ -344,16 +342,12 @@ def test_main_replays_a_file_and_returns_0_despite_bad_lines(
     assert "line 2: not JSON" in err
 
 
-def test_main_returns_1_when_the_file_cannot_be_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_main_returns_1_when_the_file_cannot_be_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(cli_args(str(tmp_path / "missing.jsonl")), SETTINGS, producer=FakeProducer()) == 1
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_main_returns_1_for_a_csv_without_required_columns(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_main_returns_1_for_a_csv_without_required_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "export.csv"
     path.write_text("id,when\n1,today\n", encoding="utf-8")
     producer = FakeProducer()

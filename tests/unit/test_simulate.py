@@ -70,9 +70,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
     },
     "ticket.assigned": {"assignee": str},
     "ticket.responded": {},
-    "ticket.status_changed": {
-        "status": {"open", "in_progress", "waiting_customer", "resolved", "closed"}
-    },
+    "ticket.status_changed": {"status": {"open", "in_progress", "waiting_customer", "resolved", "closed"}},
     "ticket.priority_changed": {"priority": {"normal", "urgent", "major"}},
     "ticket.resolved": {},
     "ticket.reopened": {},
@@ -264,9 +262,7 @@ def test_survey_comes_about_a_day_after_resolution(
 def test_complaints_reopens_and_repeat_complaints_all_occur(
     by_ticket: dict[str, list[Event]],
 ) -> None:
-    complaints = Counter(
-        sum(e["type"] == "ticket.complaint" for e in t) for t in by_ticket.values()
-    )
+    complaints = Counter(sum(e["type"] == "ticket.complaint" for e in t) for t in by_ticket.values())
     reopened = sum(any(e["type"] == "ticket.reopened" for e in t) for t in by_ticket.values())
     complained = SAMPLE_TICKETS - complaints[0]
     assert 0.02 < complained / SAMPLE_TICKETS < 0.12
@@ -317,11 +313,7 @@ def test_non_positive_rate_is_rejected() -> None:
 
 
 def messages(malformed: float, duplicates: float, tickets: int = 1000) -> list[SimMessage]:
-    return list(
-        generate_messages(
-            4, MONDAY, rate=0.05, tickets=tickets, malformed=malformed, duplicates=duplicates
-        )
-    )
+    return list(generate_messages(4, MONDAY, rate=0.05, tickets=tickets, malformed=malformed, duplicates=duplicates))
 
 
 def test_fault_shares_are_honoured() -> None:
