@@ -25,12 +25,16 @@ occur (``00:00-03:00`` on a day that goes back from 02:00 to 01:00 is 4 h).
 
 from __future__ import annotations
 
+import hashlib
 import math
+import zoneinfo
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slawatch.sla.holidays import PRESETS, preset_holidays, preset_workdays, preset_years
@@ -267,13 +271,14 @@ class BusinessCalendar:
     def definition(self) -> tuple[object, ...]:
         """Everything that decides this calendar's arithmetic, as plain values.
 
-        Equal definitions give equal ``elapsed`` and ``add`` answers (given the same
-        time-zone database), so a digest of it tells whether an instant computed by an
-        earlier process, perhaps under an older policy file or holiday library, still
-        holds. The name is left out: it only labels the calendar.
+        Equal definitions give equal ``elapsed`` and ``add`` answers, so a digest of it
+        tells whether an instant computed by an earlier process, perhaps under an older
+        policy file, holiday library or time-zone database, still holds. The name is
+        left out: it only labels the calendar.
         """
         return (
             self.timezone,
+            _zone_data_digest(self.timezone),
             self.always_open,
             self._weekly,
             sorted(self._off),
@@ -466,6 +471,23 @@ class BusinessCalendar:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _zone_data_digest(key: str) -> str:
+    """A digest of the zone's TZif data as ``zoneinfo`` finds it (system or ``tzdata``).
+
+    A time-zone database update can move a zone's offsets (a new DST rule), and with
+    them the instants of working hours. "" when the file cannot be found.
+    """
+    for root in zoneinfo.TZPATH:
+        path = Path(root, key)
+        if path.is_file():
+            return hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest()
+    try:
+        data = resources.files("tzdata.zoneinfo").joinpath(key).read_bytes()
+    except (ModuleNotFoundError, OSError, ValueError):
+        return ""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def _zone(name: str, key: str) -> tzinfo:

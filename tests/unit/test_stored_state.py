@@ -298,3 +298,12 @@ def test_a_failing_store_iterator_ends_the_summary_pass_without_raising() -> Non
     assert worker.proc.fill_summaries(10) == 0
     assert worker.proc.summaries_pending == 0
     assert [s.ticket_id for s in worker.proc.owned_states()] == [items[0][0]]
+
+
+def test_fingerprint_changes_with_the_time_zone_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tzdata update can move a zone's offsets, and with them every working hour.
+    from slawatch.sla import calendar
+
+    base = SlaEngine(load_policy(None)).fingerprint
+    monkeypatch.setattr(calendar, "_zone_data_digest", lambda key: "an updated database")
+    assert SlaEngine(load_policy(None)).fingerprint != base
