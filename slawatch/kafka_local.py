@@ -122,8 +122,15 @@ def _log4j_config() -> str:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage).
+
+    Like Kafka's own ``Uuid.randomUuid``, an id starting with ``-`` (1 in 64) is drawn
+    again: ``kafka-storage format -t -xyz...`` would read it as an option and fail.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:

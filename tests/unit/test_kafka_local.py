@@ -5,12 +5,15 @@ Starting and stopping a real broker is in tests/integration/test_kafka_local.py.
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
 
+from slawatch import kafka_local
 from slawatch.exceptions import BrokerError
 from slawatch.kafka_local import LocalKafka, new_cluster_id, parse_version, render_pom
 
@@ -87,6 +90,14 @@ def test_cluster_ids_are_22_char_url_safe_base64() -> None:
     ids = {new_cluster_id() for _ in range(20)}
     assert len(ids) == 20
     assert all(len(i) == 22 and "=" not in i and "+" not in i and "/" not in i for i in ids)
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kafka-storage format -t -abc... reads the id as an option and fails (1 run in 64).
+    draws = iter([uuid.UUID(bytes=b"\xfb" + bytes(15)), uuid.UUID(bytes=bytes(16))])
+    monkeypatch.setattr(kafka_local.uuid, "uuid4", lambda: next(draws))
+    assert base64.urlsafe_b64encode(b"\xfb" + bytes(15)).startswith(b"-")
+    assert new_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"
 
 
 def test_missing_java_says_so_and_points_to_docker_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
