@@ -152,6 +152,19 @@ class TicketProcessor:
     ) -> None:
         """Apply one input message: dead-letter it, count it as a duplicate, or apply it."""
         now = self._clock()
+        last = self.processed_offsets.get(partition)
+        if last is not None and offset > last + 1:
+            # Not ours to repair (the consumer's position is Faust's), but never silent:
+            # the skipped events are not applied, so their ticket states may be wrong.
+            log.error(
+                "input partition %d: the stream jumped from offset %d to %d; %d message(s) "
+                "were never handed to the worker and are not applied",
+                partition,
+                last,
+                offset,
+                offset - last - 1,
+            )
+            self.metrics.input_offsets_skipped(offset - last - 1)
         try:
             await self._on_event(value, key=key, topic=topic, partition=partition, offset=offset, now=now)
         finally:

@@ -82,6 +82,7 @@ METRIC_LABELS: dict[str, frozenset[str]] = {
     "slawatch_alerts_published_total": frozenset({"kind"}),
     "slawatch_timer_runs_total": frozenset(),
     "slawatch_ticks_deferred_total": frozenset(),
+    "slawatch_input_offsets_skipped_total": frozenset(),
     # histograms (the family; _bucket/_sum/_count are accepted by sel())
     "slawatch_satisfaction_score": _PD,
     "slawatch_response_time_seconds": _PD | {"channel"},

@@ -166,10 +166,12 @@ panels = [
             [
                 (rate("slawatch_timer_runs_total"), "runs/s"),
                 (rate("slawatch_ticks_deferred_total"), "ticks deferred/s"),
+                (rate("slawatch_input_offsets_skipped_total"), "input offsets skipped/s"),
             ],
             description=(
                 "Deadline-index sweeps that fire due thresholds. Deferred ticks come after a "
-                "crash or a rebalance (replayed ticks wait until the input is caught up)."
+                "crash or a rebalance (replayed ticks wait until the input is caught up). "
+                "Skipped input offsets should stay 0: events the consumer never delivered."
             ),
             unit="ops",
         ),

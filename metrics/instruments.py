@@ -73,6 +73,7 @@ class Instruments(NamedTuple):
     alerts_published: Counter
     timer_runs: Counter
     ticks_deferred: Counter
+    input_offset_gaps: Counter
     response_time: Histogram
     resolution_time: Histogram
     event_lag: Histogram
@@ -189,6 +190,13 @@ def build_instruments(registry: CollectorRegistry) -> Instruments:
             "slawatch_ticks_deferred_total",
             "Ticks not applied because their sender had applied more input than this worker "
             "(replayed after a crash or a rebalance); their tickets are ticked again later.",
+            registry=r,
+        ),
+        input_offset_gaps=Counter(
+            "slawatch_input_offsets_skipped_total",
+            "Input offsets the stream jumped over: messages never handed to the worker "
+            "(seen with Faust after a rebalance), or transaction markers of transactional "
+            "producers.",
             registry=r,
         ),
         timer_runs=Counter(

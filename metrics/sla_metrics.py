@@ -169,6 +169,10 @@ class SlaMetrics:
         """A tick was dropped until this worker has applied the input its sender had."""
         self.instruments.ticks_deferred.inc()
 
+    def input_offsets_skipped(self, count: int) -> None:
+        """The stream jumped over ``count`` offsets of an input partition."""
+        self.instruments.input_offset_gaps.inc(count)
+
     def timer_run(self, duration_seconds: float) -> None:
         """One run of the deadline timer finished after ``duration_seconds`` (wall)."""
         self.instruments.timer_runs.inc()

@@ -324,3 +324,24 @@ def test_memory_holds_summaries_and_the_gauges_read_them() -> None:
     assert h.sample("slawatch_followups_due", kind="survey", state="overdue") == 1
     assert h.sample("slawatch_followups_due", kind="visit", state="overdue") == 1
     assert h.proc.expired_tickets(h.now) == []
+
+
+def test_input_offsets_the_stream_jumps_over_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # Faust 0.15 was seen skipping two messages right after a take-over rebalance.
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
+    h.offset = 4
+    with caplog.at_level("ERROR"):
+        h.event(created("2026-11-16 10:00", ticket="T2"))  # offset 5: 2, 3 and 4 never came
+    assert h.sample("slawatch_input_offsets_skipped_total") == 3
+    assert "jumped from offset 1 to 5" in caplog.text
+
+
+def test_reading_again_from_an_earlier_offset_is_not_a_skip() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.event(created("2026-11-16 10:00", ticket="T2"))
+    h.offset = 0  # a rebalance seeks back to the committed offset
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.event(created("2026-11-16 10:00", ticket="T3"))
+    assert h.sample("slawatch_input_offsets_skipped_total") == 0
