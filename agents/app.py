@@ -281,12 +281,10 @@ def create_worker(
                 await processor.on_tick(event.value, partition=message.partition, input_done=done(message.partition))
                 ticks_done[message.partition] = message.offset
             else:
-                gap = await processor.on_event(
+                await processor.on_event(
                     event.value, key=event.key, topic=message.topic,
                     partition=message.partition, offset=message.offset,
                 )  # fmt: skip
-                if gap is not None:  # the consumer skipped messages: read them again
-                    await app.consumer.seek(TP(message.topic, message.partition), gap)
 
     @tickets.on_recover
     async def rebuild_index() -> None:

@@ -149,36 +149,28 @@ class TicketProcessor:
     # ------------------------------------------------------------------ input events
     async def on_event(
         self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int
-    ) -> int | None:
-        """Apply one input message: dead-letter it, count it as a duplicate, or apply it.
-
-        Returns the first offset of a gap the stream jumped over just before this
-        message (None when there is none): the caller re-reads from there. Faust 0.15
-        was seen skipping input messages right after a take-over rebalance; re-read,
-        the messages after the gap come again and are dropped as duplicates by their
-        event ids, so a gap costs some re-reading and, for a ticket with events on both
-        sides of it, an application out of order; without it, those events are lost.
-        """
+    ) -> None:
+        """Apply one input message: dead-letter it, count it as a duplicate, or apply it."""
         now = self._clock()
         last = self.processed_offsets.get(partition)
-        gap: int | None = None
         if last is not None and offset > last + 1:
+            # Not ours to repair (the consumer's position is Faust's), but never silent:
+            # the skipped events are not applied, so their ticket states may be wrong.
             log.error(
-                "input partition %d: the stream jumped from offset %d to %d; re-reading the %d message(s) in between",
+                "input partition %d: the stream jumped from offset %d to %d; %d message(s) "
+                "were never handed to the worker and are not applied",
                 partition,
                 last,
                 offset,
                 offset - last - 1,
             )
             self.metrics.input_offsets_skipped(offset - last - 1)
-            gap = last + 1
         try:
             await self._on_event(value, key=key, topic=topic, partition=partition, offset=offset, now=now)
         finally:
             self.processed_offsets[partition] = offset
             self.last_event_at = now
             self.metrics.event_processed(now)
-        return gap
 
     async def _on_event(
         self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int, now: float
