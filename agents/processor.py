@@ -434,9 +434,7 @@ class TicketProcessor:
     def _rebuild(self, owned: set[int], items: Iterable[tuple[str, bytes | None]]) -> int:
         self._cache = {}
         self._dims = {}
-        self._unsummarized = 0
-        self._summary_pass = None
-        self._deleted = set()
+        self._end_summary_pass()  # a pass left by an earlier rebuild reads stale partitions
         entries: list[tuple[int, str, float | None]] = []
         fingerprint = self.engine.fingerprint
         for ticket_id, raw in items:

@@ -479,12 +479,10 @@ def _zone_data_digest(key: str) -> str:
     A time-zone database update can move a zone's offsets (a new DST rule), and with
     them the instants of working hours. "" when the file cannot be found.
     """
-    for root in zoneinfo.TZPATH:
-        path = Path(root, key)
-        if path.is_file():
-            return hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest()
+    paths = [Path(root, key) for root in zoneinfo.TZPATH]
     try:
-        data = resources.files("tzdata.zoneinfo").joinpath(key).read_bytes()
+        found = next((p for p in paths if p.is_file()), None)
+        data = found.read_bytes() if found else resources.files("tzdata.zoneinfo").joinpath(key).read_bytes()
     except (ModuleNotFoundError, OSError, ValueError):
         return ""
     return hashlib.blake2b(data, digest_size=8).hexdigest()
