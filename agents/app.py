@@ -44,6 +44,7 @@ from slawatch.sla.alerts import Alert
 from slawatch.sla.engine import SlaEngine
 from slawatch.sla.policy import Policy
 from slawatch.streams.codecs import MAX_TICK_TICKETS, TICK_ADVANCE, TICK_EXPIRE, Tick, TickKind, encode_tick
+from slawatch.streams.range_reader import RangeReader, RereadRecord
 
 __all__ = ["SlaWorker", "broker_credentials", "create_app", "create_worker"]
 
@@ -226,9 +227,26 @@ def create_worker(
     async def dead_letter(key: bytes | None, record: bytes) -> None:
         await dlq.send(key=key, value=record, force=True)
 
+    range_reader = RangeReader(settings)
+
+    async def reread(topic: str, partition: int, start: int, end: int) -> list[RereadRecord]:
+        return await range_reader.read(topic, partition, start, end)
+
+    async def gap_filled(topic: str, partition: int, start: int, end: int) -> None:
+        """Let Faust's consumer commit past offsets it never handed over (now applied).
+
+        Without this, a gap Faust did not record itself holds the committed offset at
+        its start until the next rebalance. ``_add_gap`` is the consumer's own
+        bookkeeping for offsets that will never be acked (private; guarded).
+        """
+        add_gap = getattr(app.consumer, "_add_gap", None)
+        if callable(add_gap):
+            await add_gap(TP(topic, partition), start, end - 1)
+
     processor = TicketProcessor(
         engine=engine, tickets=tickets, index=index, windows=windows, metrics=metrics,
         bounds=bounds, publish_alerts=publish_alerts, dead_letter=dead_letter, clock=clock,
+        reread=reread, on_gap_filled=gap_filled,
     )  # fmt: skip
 
     worker: SlaWorker  # bound below; the closures read it at run time
@@ -281,6 +299,12 @@ def create_worker(
                 await processor.on_tick(event.value, partition=message.partition, input_done=done(message.partition))
                 ticks_done[message.partition] = message.offset
             else:
+                if message.partition not in processor.processed_offsets:
+                    # First message since the assignment: it should follow the committed
+                    # offset, so a jump from there is a gap as well.
+                    committed = last_committed(message.tp)
+                    if committed is not None:
+                        processor.processed_offsets[message.partition] = committed
                 await processor.on_event(
                     event.value, key=event.key, topic=message.topic,
                     partition=message.partition, offset=message.offset,
@@ -315,6 +339,10 @@ def create_worker(
                 await asyncio.sleep(0)  # let the streams run between slices
             else:
                 await asyncio.sleep(0.2)
+
+    @app.on_before_shutdown.connect
+    async def close_range_reader(_sender: Any, /, *_args: Any, signal: BaseSignalT[Any], **_kwargs: Any) -> None:
+        await range_reader.close()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, /, *args: Any, signal: BaseSignalT[Any], **_kwargs: Any) -> None:

@@ -46,8 +46,18 @@ from slawatch.streams.codecs import (
     decode_tick,
     encode_dead_letter,
 )
+from slawatch.streams.range_reader import RereadRecord
 
-__all__ = ["AlertPublisher", "DeadLetterPublisher", "TicketProcessor", "TicketSummary", "pack_state", "unpack_state"]
+__all__ = [
+    "AlertPublisher",
+    "DeadLetterPublisher",
+    "GapFilled",
+    "RangeRereader",
+    "TicketProcessor",
+    "TicketSummary",
+    "pack_state",
+    "unpack_state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,12 @@ AlertPublisher = Callable[[Sequence[Alert]], Awaitable[None]]
 
 DeadLetterPublisher = Callable[[bytes | None, bytes], Awaitable[None]]
 """Publish ``(key, record)`` to the dead-letter topic."""
+
+RangeRereader = Callable[[str, int, int, int], Awaitable[Sequence[RereadRecord]]]
+"""Read ``(topic, partition, start, end)`` again from the broker: the messages ``start <= offset < end``."""
+
+GapFilled = Callable[[str, int, int, int], Awaitable[None]]
+"""Told ``(topic, partition, start, end)`` once a gap's messages are applied (so the consumer may commit past it)."""
 
 
 @contextmanager
@@ -121,6 +137,8 @@ class TicketProcessor:
         publish_alerts: AlertPublisher,
         dead_letter: DeadLetterPublisher,
         clock: Callable[[], float] = time.time,
+        reread: RangeRereader | None = None,
+        on_gap_filled: GapFilled | None = None,
     ) -> None:
         self.engine = engine
         self.tickets = tickets
@@ -131,6 +149,8 @@ class TicketProcessor:
         self._publish_alerts = publish_alerts
         self._dead_letter = dead_letter
         self._clock = clock
+        self._reread = reread
+        self._on_gap_filled = on_gap_filled
         self._cache: dict[str, TicketSummary] = {}
         #: The summary pass a deferred rebuild left to fill_summaries: the table items
         #: still to read, the owned partitions then, how many tickets are left, and the
@@ -154,23 +174,53 @@ class TicketProcessor:
         now = self._clock()
         last = self.processed_offsets.get(partition)
         if last is not None and offset > last + 1:
-            # Not ours to repair (the consumer's position is Faust's), but never silent:
-            # the skipped events are not applied, so their ticket states may be wrong.
-            log.error(
-                "input partition %d: the stream jumped from offset %d to %d; %d message(s) "
-                "were never handed to the worker and are not applied",
-                partition,
-                last,
-                offset,
-                offset - last - 1,
-            )
-            self.metrics.input_offsets_skipped(offset - last - 1)
+            await self._fill_gap(topic, partition, last + 1, offset, now)
         try:
             await self._on_event(value, key=key, topic=topic, partition=partition, offset=offset, now=now)
         finally:
             self.processed_offsets[partition] = offset
             self.last_event_at = now
             self.metrics.event_processed(now)
+
+    async def _fill_gap(self, topic: str, partition: int, start: int, end: int, now: float) -> None:
+        """Apply the input messages ``start <= offset < end`` the stream never handed over.
+
+        Faust 0.15 was seen dropping queued messages of a partition around a rebalance
+        while its read position had passed them (see
+        :mod:`~slawatch.streams.range_reader`); they are read again from the broker and
+        applied here, in offset order, before the message that revealed the gap. Offsets
+        without a message (transaction markers) just read as nothing. A gap that cannot
+        be read is logged and counted, never silent.
+        """
+        skipped = end - start
+        self.metrics.input_offsets_skipped(skipped)
+        records: Sequence[RereadRecord] | None = None
+        if self._reread is not None:
+            try:
+                records = await self._reread(topic, partition, start, end)
+            except Exception:
+                log.exception("input partition %d: reading offsets %d..%d again failed", partition, start, end - 1)
+        if records is None:
+            log.error(
+                "input partition %d: the stream jumped from offset %d to %d; %d offset(s) "
+                "were never handed to the worker and could not be read again: not applied",
+                partition, start - 1, end, skipped,
+            )  # fmt: skip
+            self.metrics.input_offsets_unrecovered(skipped)
+            return
+        if records:
+            log.warning(
+                "input partition %d: the stream jumped from offset %d to %d; read the %d message(s) "
+                "in between again from the broker and applied them",
+                partition, start - 1, end, len(records),
+            )  # fmt: skip
+        for record in records:
+            await self._on_event(record.value, key=record.key, topic=topic, partition=partition,
+                                 offset=record.offset, now=now)  # fmt: skip
+            self.metrics.event_processed(now)
+        self.metrics.input_messages_reread(len(records))
+        if records and self._on_gap_filled is not None:
+            await self._on_gap_filled(topic, partition, start, end)
 
     async def _on_event(
         self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int, now: float

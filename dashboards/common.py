@@ -83,6 +83,8 @@ METRIC_LABELS: dict[str, frozenset[str]] = {
     "slawatch_timer_runs_total": frozenset(),
     "slawatch_ticks_deferred_total": frozenset(),
     "slawatch_input_offsets_skipped_total": frozenset(),
+    "slawatch_input_messages_reread_total": frozenset(),
+    "slawatch_input_offsets_unrecovered_total": frozenset(),
     # histograms (the family; _bucket/_sum/_count are accepted by sel())
     "slawatch_satisfaction_score": _PD,
     "slawatch_response_time_seconds": _PD | {"channel"},

@@ -167,11 +167,14 @@ panels = [
                 (rate("slawatch_timer_runs_total"), "runs/s"),
                 (rate("slawatch_ticks_deferred_total"), "ticks deferred/s"),
                 (rate("slawatch_input_offsets_skipped_total"), "input offsets skipped/s"),
+                (rate("slawatch_input_messages_reread_total"), "skipped messages re-read/s"),
+                (rate("slawatch_input_offsets_unrecovered_total"), "skipped offsets not recovered/s"),
             ],
             description=(
                 "Deadline-index sweeps that fire due thresholds. Deferred ticks come after a "
                 "crash or a rebalance (replayed ticks wait until the input is caught up). "
-                "Skipped input offsets should stay 0: events the consumer never delivered."
+                "Skipped input offsets: messages the consumer never delivered, re-read from the "
+                "broker and applied; 'not recovered' must stay 0 (those events are not applied)."
             ),
             unit="ops",
         ),

@@ -74,6 +74,8 @@ class Instruments(NamedTuple):
     timer_runs: Counter
     ticks_deferred: Counter
     input_offset_gaps: Counter
+    input_reread: Counter
+    input_unrecovered: Counter
     response_time: Histogram
     resolution_time: Histogram
     event_lag: Histogram
@@ -197,6 +199,16 @@ def build_instruments(registry: CollectorRegistry) -> Instruments:
             "Input offsets the stream jumped over: messages never handed to the worker "
             "(seen with Faust after a rebalance), or transaction markers of transactional "
             "producers.",
+            registry=r,
+        ),
+        input_reread=Counter(
+            "slawatch_input_messages_reread_total",
+            "Input messages of skipped offsets read again from the broker and applied.",
+            registry=r,
+        ),
+        input_unrecovered=Counter(
+            "slawatch_input_offsets_unrecovered_total",
+            "Skipped input offsets that could not be read again: their messages are not applied.",
             registry=r,
         ),
         timer_runs=Counter(

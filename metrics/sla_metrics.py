@@ -173,6 +173,14 @@ class SlaMetrics:
         """The stream jumped over ``count`` offsets of an input partition."""
         self.instruments.input_offset_gaps.inc(count)
 
+    def input_messages_reread(self, count: int) -> None:
+        """``count`` messages of skipped offsets were read again and applied."""
+        self.instruments.input_reread.inc(count)
+
+    def input_offsets_unrecovered(self, count: int) -> None:
+        """``count`` skipped offsets could not be read again (not applied)."""
+        self.instruments.input_unrecovered.inc(count)
+
     def timer_run(self, duration_seconds: float) -> None:
         """One run of the deadline timer finished after ``duration_seconds`` (wall)."""
         self.instruments.timer_runs.inc()

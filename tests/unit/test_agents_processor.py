@@ -26,11 +26,17 @@ from slawatch.sla.alerts import Alert
 from slawatch.sla.engine import SlaEngine, TicketState
 from slawatch.sla.policy import load_policy
 from slawatch.streams.codecs import Tick, encode_tick
+from slawatch.streams.range_reader import RereadRecord
 
 
 class Harness:
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, *, log: dict[int, RereadRecord] | None = None) -> None:
+        """``log``: what the broker holds by offset, for gaps the processor re-reads
+        (None: no re-reader, as when the worker cannot reach the broker)."""
         self.now = now
+        self.log = log
+        self.rereads: list[tuple[int, int]] = []
+        self.filled: list[tuple[int, int]] = []
         self.order: list[str] = []
         self.alerts: list[Alert] = []
         self.dlq: list[tuple[bytes | None, dict[str, Any]]] = []
@@ -44,8 +50,17 @@ class Harness:
             engine=self.engine, tickets=self.tickets, index=self.index, windows=self,
             metrics=build_metrics(self.registry, bounds), bounds=bounds,
             publish_alerts=self._publish, dead_letter=self._dead_letter, clock=lambda: self.now,
+            reread=self._reread if log is not None else None, on_gap_filled=self._filled,
         )  # fmt: skip
         self.offset = 0
+
+    async def _reread(self, topic: str, partition: int, start: int, end: int) -> list[RereadRecord]:
+        assert self.log is not None
+        self.rereads.append((start, end))
+        return [self.log[o] for o in range(start, end) if o in self.log]
+
+    async def _filled(self, topic: str, partition: int, start: int, end: int) -> None:
+        self.filled.append((start, end))
 
     async def _publish(self, alerts: Sequence[Alert]) -> None:
         self.order.append("alerts")
@@ -326,15 +341,52 @@ def test_memory_holds_summaries_and_the_gauges_read_them() -> None:
     assert h.proc.expired_tickets(h.now) == []
 
 
-def test_input_offsets_the_stream_jumps_over_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+def _record(offset: int, event: dict[str, Any]) -> RereadRecord:
+    return RereadRecord(offset, str(event["ticket_id"]).encode(), orjson.dumps(event))
+
+
+def test_offsets_the_stream_jumps_over_are_read_again_and_applied_before_the_next_message() -> None:
     # Faust 0.15 was seen skipping two messages right after a take-over rebalance.
-    h = Harness(ts("2026-11-16 10:00"))
+    second = created("2026-11-16 10:00", ticket="T2")
+    resolved = ev("ticket.resolved", "2026-11-16 10:05", ticket="T1")
+    h = Harness(ts("2026-11-16 10:00"), log={2: _record(2, second), 4: _record(4, resolved)})
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
+    h.offset = 4
+    h.event(created("2026-11-16 10:00", ticket="T3"))  # offset 5: 2, 3 and 4 never came; 3 is a marker
+    assert h.rereads == [(2, 5)] and h.filled == [(2, 5)]
+    assert set(h.tickets) == {"T1", "T2", "T3"}
+    assert {s.ticket_id: s.status for s in h.proc.owned_states()}["T1"] == "resolved"  # the re-read resolution applied
+    assert h.sample("slawatch_input_offsets_skipped_total") == 3
+    assert h.sample("slawatch_input_messages_reread_total") == 2
+    assert h.sample("slawatch_input_offsets_unrecovered_total") == 0
+    assert h.proc.processed_offsets[3] == 5
+
+
+def test_a_gap_that_cannot_be_read_again_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(ts("2026-11-16 10:00"))  # no re-reader
     h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
     h.offset = 4
     with caplog.at_level("ERROR"):
         h.event(created("2026-11-16 10:00", ticket="T2"))  # offset 5: 2, 3 and 4 never came
     assert h.sample("slawatch_input_offsets_skipped_total") == 3
-    assert "jumped from offset 1 to 5" in caplog.text
+    assert h.sample("slawatch_input_offsets_unrecovered_total") == 3
+    assert "jumped from offset 1 to 5" in caplog.text and set(h.tickets) == {"T1", "T2"}
+    assert h.filled == []
+
+
+def test_a_failing_re_read_leaves_the_gap_unrecovered_but_applies_the_message(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(ts("2026-11-16 10:00"), log={})
+
+    async def broken(topic: str, partition: int, start: int, end: int) -> list[RereadRecord]:
+        raise TimeoutError("broker gone")
+
+    h.proc._reread = broken
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.offset = 3
+    with caplog.at_level("ERROR"):
+        h.event(created("2026-11-16 10:00", ticket="T2"))
+    assert h.sample("slawatch_input_offsets_unrecovered_total") == 2 and "T2" in h.tickets
+    assert "could not be read again" in caplog.text
 
 
 def test_reading_again_from_an_earlier_offset_is_not_a_skip() -> None:
@@ -344,4 +396,4 @@ def test_reading_again_from_an_earlier_offset_is_not_a_skip() -> None:
     h.offset = 0  # a rebalance seeks back to the committed offset
     h.event(created("2026-11-16 10:00", ticket="T1"))
     h.event(created("2026-11-16 10:00", ticket="T3"))
-    assert h.sample("slawatch_input_offsets_skipped_total") == 0
+    assert h.sample("slawatch_input_offsets_skipped_total") == 0 and h.rereads == []

@@ -1,0 +1,67 @@
+"""The worker's gap re-reader against the real broker (see slawatch.streams.range_reader)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from slawatch.settings import Settings
+from slawatch.streams.clients import make_producer
+from slawatch.streams.range_reader import RangeReader
+
+pytestmark = pytest.mark.integration
+
+
+def _fill(settings: Settings, topic: str, count: int) -> None:
+    producer = make_producer(settings)
+    for n in range(count):
+        producer.send(topic, key=f"T-{n}".encode(), value=f"v{n}".encode(), partition=0)
+    producer.flush()
+    producer.close()
+
+
+def test_a_range_reads_back_exactly_its_offsets_in_order(
+    test_settings: Settings, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory("range", partitions=1)
+    _fill(test_settings, topic, 20)
+
+    async def read() -> list[tuple[int, bytes | None, bytes | None]]:
+        reader = RangeReader(test_settings, timeout=20)
+        try:
+            first = await reader.read(topic, 0, 5, 9)
+            again = await reader.read(topic, 0, 17, 20)  # the same consumer, reassigned
+            return [(r.offset, r.key, r.value) for r in first + again]
+        finally:
+            await reader.close()
+
+    got = asyncio.run(read())
+    assert got == [(n, f"T-{n}".encode(), f"v{n}".encode()) for n in (5, 6, 7, 8, 17, 18, 19)]
+
+
+def test_offsets_holding_transaction_markers_read_as_nothing(
+    test_settings: Settings, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory("txn", partitions=1)
+    producer = make_producer(test_settings, transactional_id=f"test-{uuid.uuid4().hex[:8]}", enable_idempotence=True)
+    producer.init_transactions()
+    for n in range(3):  # three transactions of two messages: a commit marker after each
+        producer.begin_transaction()
+        for m in range(2):
+            producer.send(topic, value=f"{n}.{m}".encode(), partition=0)
+        producer.commit_transaction()
+    producer.close()
+
+    async def read() -> list[tuple[int, bytes | None]]:
+        reader = RangeReader(test_settings, timeout=20)
+        try:
+            return [(r.offset, r.value) for r in await reader.read(topic, 0, 0, 9)]
+        finally:
+            await reader.close()
+
+    got = asyncio.run(read())
+    # offsets 2, 5 and 8 are the markers: a gap of one offset each, and no message there
+    assert got == [(0, b"0.0"), (1, b"0.1"), (3, b"1.0"), (4, b"1.1"), (6, b"2.0"), (7, b"2.1")]
