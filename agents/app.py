@@ -34,6 +34,8 @@ from mode.types.signals import BaseSignalT
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from slawatch.agents.barrier import CatchUpBarrier
+from slawatch.agents.changelog_writes import ChangelogWrites
+from slawatch.agents.changelog_writes import install as install_changelog_flush
 from slawatch.agents.index import DeadlineIndex
 from slawatch.agents.processor import TicketProcessor
 from slawatch.agents.views import register_views
@@ -99,6 +101,8 @@ class SlaWorker:
     registry: CollectorRegistry
     metrics: SlaMetrics
     windows: FaustWindows
+    #: Changelog records not yet acknowledged; commits wait for them.
+    changelog_writes: ChangelogWrites = field(default_factory=ChangelogWrites)
     clock: Callable[[], float] = time.time
     #: Wall time of the last rebuild of the index (for /sla/health).
     rebuilt_at: float | None = None
@@ -182,7 +186,9 @@ def create_worker(
     options = {**_faust_options(settings), **faust_options}
     # Faust creates its datadir but not the parents (a fresh ~/.local/share/slawatch).
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(settings.app_id, **options)
+    changelog_writes = ChangelogWrites()
+    app = faust.App(settings.app_id, Table=changelog_writes.table_class(), **options)
+    install_changelog_flush(app.producer, changelog_writes)
 
     source = app.topic(settings.topic_events, settings.topic_ticks, key_serializer="raw", value_serializer="raw")
     ticks = app.topic(settings.topic_ticks, key_serializer="raw", value_serializer="raw")
@@ -284,7 +290,8 @@ def create_worker(
 
     worker = SlaWorker(
         app=app, settings=settings, engine=engine, processor=processor, index=index,
-        barrier=barrier, registry=registry, metrics=metrics, windows=windows, clock=clock,
+        barrier=barrier, registry=registry, metrics=metrics, windows=windows,
+        changelog_writes=changelog_writes, clock=clock,
     )  # fmt: skip
     metrics.register_state_source(
         processor.state_snapshot, clock, processor.followups, min_interval=settings.state_gauges_interval_seconds
