@@ -37,6 +37,7 @@ from slawatch.agents.barrier import CatchUpBarrier
 from slawatch.agents.changelog_writes import ChangelogWrites
 from slawatch.agents.changelog_writes import install as install_changelog_flush
 from slawatch.agents.index import DeadlineIndex
+from slawatch.agents.input_watchdog import InputWatchdog
 from slawatch.agents.processor import TicketProcessor
 from slawatch.agents.views import register_views
 from slawatch.agents.windows import Increments, merge
@@ -45,7 +46,17 @@ from slawatch.settings import Settings
 from slawatch.sla.alerts import Alert
 from slawatch.sla.engine import SlaEngine
 from slawatch.sla.policy import Policy
-from slawatch.streams.codecs import MAX_TICK_TICKETS, TICK_ADVANCE, TICK_EXPIRE, Tick, TickKind, encode_tick
+from slawatch.streams.codecs import (
+    MAX_TICK_TICKETS,
+    TICK_ADVANCE,
+    TICK_EXPIRE,
+    CatchUp,
+    Tick,
+    TickKind,
+    decode_catch_up,
+    encode_catch_up,
+    encode_tick,
+)
 from slawatch.streams.range_reader import RangeReader, RereadRecord
 
 __all__ = ["SlaWorker", "broker_credentials", "create_app", "create_worker"]
@@ -168,6 +179,7 @@ def create_worker(
     clock: Callable[[], float] = time.time,
     expire_sweep_seconds: float = 600.0,
     catch_up_max_wait: float = 30.0,
+    input_stall_seconds: float = 5.0,
     **faust_options: Any,
 ) -> SlaWorker:
     """Build the Faust app and the objects around it.
@@ -303,7 +315,13 @@ def create_worker(
         async for event in stream.events():
             message = event.message
             if message.topic == settings.topic_ticks:
-                await processor.on_tick(event.value, partition=message.partition, input_done=done(message.partition))
+                catch_up = decode_catch_up(event.value)
+                if catch_up is not None:
+                    await processor.catch_up(settings.topic_events, message.partition, catch_up.start, catch_up.end)
+                else:
+                    await processor.on_tick(
+                        event.value, partition=message.partition, input_done=done(message.partition)
+                    )
                 ticks_done[message.partition] = message.offset
             else:
                 if message.partition not in processor.processed_offsets:
@@ -324,6 +342,7 @@ def create_worker(
         started = time.perf_counter()
         n = processor.rebuild(owned, lambda: stored_items(tickets, owned), defer_summaries=True)
         barrier.reset()
+        watchdog.resume()
         metrics.set_summaries_pending(processor.summaries_pending)
         worker.rebuilt_at = clock()
         log.info(
@@ -354,6 +373,7 @@ def create_worker(
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, /, *args: Any, signal: BaseSignalT[Any], **_kwargs: Any) -> None:
         revoked: set[TP] = args[0]
+        watchdog.pause()  # partitions are moving: nothing stalls until the next recovery
         gone = {tp.partition for tp in revoked if tp.topic == settings.topic_events}
         if gone:
             processor.revoke(gone)
@@ -383,6 +403,24 @@ def create_worker(
         except Exception:  # the timer must survive a broker hiccup
             log.exception("deadline timer run failed; due entries are retried")
         metrics.timer_run(time.perf_counter() - started)
+
+    watchdog = InputWatchdog(stall_seconds=input_stall_seconds)
+
+    @app.timer(max(0.2, input_stall_seconds / 5), name="slawatch.input_watchdog")
+    async def watch_input() -> None:
+        """Ask for a catch-up where input waits that the stream has stopped handing over."""
+        if not watchdog.running:
+            return
+        owned = worker.active_partitions()
+        try:
+            ends = await range_reader.end_offsets(settings.topic_events, owned)
+        except Exception:
+            log.debug("input watchdog: reading end offsets failed; retried", exc_info=True)
+            return
+        for partition, (start, end) in watchdog.stalled(ends, done, time.monotonic()).items():
+            log.info("input partition %d: offsets %d..%d not delivered for %.0f s; catching up",
+                     partition, start, end - 1, input_stall_seconds)  # fmt: skip
+            await ticks.send(key=None, value=encode_catch_up(CatchUp(start, end)), partition=partition, force=True)
 
     @app.timer(expire_sweep_seconds, name="slawatch.expire_sweep")
     async def expire_sweep() -> None:

@@ -182,7 +182,24 @@ class TicketProcessor:
             self.last_event_at = now
             self.metrics.event_processed(now)
 
-    async def _fill_gap(self, topic: str, partition: int, start: int, end: int, now: float) -> None:
+    async def catch_up(self, topic: str, partition: int, start: int, end: int) -> None:
+        """Apply input offsets ``start <= offset < end`` of ``partition`` the stream never handed over.
+
+        The input watchdog asks for this (through the ticks topic) when a partition has
+        had input the stream did not deliver for a while: a skip at the tail of a
+        partition, with nothing after it to reveal the jump. What was applied since
+        the request was sent is left out.
+        """
+        last = self.processed_offsets.get(partition)
+        begin = start if last is None else max(start, last + 1)
+        if begin >= end:
+            return
+        now = self._clock()
+        if await self._fill_gap(topic, partition, begin, end, now, why="had input the stream did not deliver"):
+            self.processed_offsets[partition] = end - 1
+            self.last_event_at = now
+
+    async def _fill_gap(self, topic: str, partition: int, start: int, end: int, now: float, *, why: str = "") -> bool:
         """Apply the input messages ``start <= offset < end`` the stream never handed over.
 
         Faust 0.15 was seen dropping queued messages of a partition around a rebalance
@@ -200,19 +217,20 @@ class TicketProcessor:
                 records = await self._reread(topic, partition, start, end)
             except Exception:
                 log.exception("input partition %d: reading offsets %d..%d again failed", partition, start, end - 1)
+        what = why or f"the stream jumped from offset {start - 1} to {end}"
         if records is None:
             log.error(
-                "input partition %d: the stream jumped from offset %d to %d; %d offset(s) "
-                "were never handed to the worker and could not be read again: not applied",
-                partition, start - 1, end, skipped,
+                "input partition %d: %s; offsets %d..%d were never handed to the worker and "
+                "could not be read again: not applied",
+                partition, what, start, end - 1,
             )  # fmt: skip
             self.metrics.input_offsets_unrecovered(skipped)
-            return
+            return False
         if records:
             log.warning(
-                "input partition %d: the stream jumped from offset %d to %d; read the %d message(s) "
-                "in between again from the broker and applied them",
-                partition, start - 1, end, len(records),
+                "input partition %d: %s; read the %d message(s) of offsets %d..%d again from the "
+                "broker and applied them",
+                partition, what, len(records), start, end - 1,
             )  # fmt: skip
         for record in records:
             await self._on_event(record.value, key=record.key, topic=topic, partition=partition,
@@ -221,6 +239,7 @@ class TicketProcessor:
         self.metrics.input_messages_reread(len(records))
         if records and self._on_gap_filled is not None:
             await self._on_gap_filled(topic, partition, start, end)
+        return True
 
     async def _on_event(
         self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int, now: float

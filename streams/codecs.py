@@ -23,11 +23,14 @@ __all__ = [
     "MAX_TICK_TICKETS",
     "TICK_ADVANCE",
     "TICK_EXPIRE",
+    "CatchUp",
     "InvalidTick",
     "Tick",
     "TickKind",
     "dead_letter_record",
+    "decode_catch_up",
     "decode_tick",
+    "encode_catch_up",
     "encode_dead_letter",
     "encode_tick",
 ]
@@ -154,3 +157,39 @@ def decode_tick(raw: bytes | None) -> Tick:
         msg = f"tick field 'input_offset' must be an integer offset, got {offset!r}"
         raise InvalidTick(msg)
     return Tick(ticket_ids=tuple(ids), now=float(now), kind=kind, input_offset=offset)
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """Read input offsets ``start <= offset < end`` of this partition again and apply them.
+
+    Sent on the ticks topic by the input watchdog when a partition has had input the
+    stream did not hand over for a while; it travels on the ticks partition of the same
+    number, so the state writes it causes go to the right changelog partition.
+    """
+
+    start: int
+    end: int
+
+
+_CATCH_UP_KIND: Final = "catch_up"
+
+
+def encode_catch_up(catch_up: CatchUp) -> bytes:
+    return orjson.dumps({"kind": _CATCH_UP_KIND, "start": catch_up.start, "end": catch_up.end})
+
+
+def decode_catch_up(raw: bytes | None) -> CatchUp | None:
+    """The catch-up request in a ticks-topic message, or None when it is not one."""
+    if not raw or b'"catch_up"' not in raw:
+        return None
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or obj.get("kind") != _CATCH_UP_KIND:
+        return None
+    start, end = obj.get("start"), obj.get("end")
+    if type(start) is not int or type(end) is not int or not 0 <= start <= end:
+        return None
+    return CatchUp(start=start, end=end)

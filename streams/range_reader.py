@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,22 @@ class RangeReader:
         log.debug("re-read %s[%d] %d..%d: %d message(s) in %.3f s", topic, partition, start, end - 1,
                   len(found), time.monotonic() - started)  # fmt: skip
         return found
+
+    async def end_offsets(self, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """The log end offset (the next offset to be written) of each of ``partitions``."""
+        from aiokafka import TopicPartition
+
+        tps = [TopicPartition(topic, p) for p in partitions]
+        if not tps:
+            return {}
+        async with self._lock:
+            try:
+                consumer = await self._ensure_consumer()
+                ends = await asyncio.wait_for(consumer.end_offsets(tps), self.timeout)
+            except BaseException:
+                await self.close()
+                raise
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
 
     async def close(self) -> None:
         consumer, self._consumer = self._consumer, None

@@ -397,3 +397,23 @@ def test_reading_again_from_an_earlier_offset_is_not_a_skip() -> None:
     h.event(created("2026-11-16 10:00", ticket="T1"))
     h.event(created("2026-11-16 10:00", ticket="T3"))
     assert h.sample("slawatch_input_offsets_skipped_total") == 0 and h.rereads == []
+
+
+def test_a_catch_up_applies_the_requested_offsets_not_yet_applied() -> None:
+    second = created("2026-11-16 10:00", ticket="T2")
+    third = created("2026-11-16 10:00", ticket="T3")
+    h = Harness(ts("2026-11-16 10:00"), log={2: _record(2, second), 3: _record(3, third)})
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
+    asyncio.run(h.proc.catch_up("in", 3, 1, 4))  # requested from 1: offset 1 is already applied
+    assert h.rereads == [(2, 4)] and set(h.tickets) == {"T1", "T2", "T3"}
+    assert h.proc.processed_offsets[3] == 3
+    asyncio.run(h.proc.catch_up("in", 3, 2, 4))  # a repeated request finds nothing left to do
+    assert h.rereads == [(2, 4)]
+
+
+def test_a_catch_up_that_cannot_read_leaves_the_partition_where_it_was() -> None:
+    h = Harness(ts("2026-11-16 10:00"))  # no re-reader
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    asyncio.run(h.proc.catch_up("in", 3, 2, 4))
+    assert h.proc.processed_offsets[3] == 1  # the watchdog asks again later
+    assert h.sample("slawatch_input_offsets_unrecovered_total") == 2
