@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,18 +47,20 @@ class ChangelogWrites:
             future.add_done_callback(self._pending.discard)
 
     async def wait(self, timeout: float = 60.0) -> bool:
-        """Return once every record sent before (or during) the call is settled.
+        """Return once every record sent before the call is settled.
 
+        Only those: under steady input new records keep coming, and they belong to
+        offsets a later commit covers (a commit's offsets are chosen before its flush).
         False after ``timeout`` seconds with records still unsettled (the producer
         stopped during a shutdown, say): the caller goes on as Faust alone would.
         """
-        deadline = time.monotonic() + timeout
-        while self._pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                log.warning("%d changelog record(s) still unacknowledged after %.0f s", len(self._pending), timeout)
-                return False
-            await asyncio.wait(list(self._pending), timeout=left)
+        sent = [f for f in self._pending if not f.done()]
+        if not sent:
+            return True
+        _done, late = await asyncio.wait(sent, timeout=timeout)
+        if late:
+            log.warning("%d changelog record(s) still unacknowledged after %.0f s", len(late), timeout)
+            return False
         return True
 
     def table_class(self) -> type[faust.Table]:

@@ -45,7 +45,9 @@ def test_a_failed_record_is_settled_and_no_longer_waited_for() -> None:
         record: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         writes.track(record)
         record.set_exception(TimeoutError("delivery timed out"))  # aiokafka gave up
-        assert await writes.wait(timeout=1) and len(writes) == 0
+        assert await writes.wait(timeout=1)
+        await asyncio.sleep(0)  # done callbacks run on the next loop pass
+        assert len(writes) == 0
         record.exception()  # retrieved: no "never retrieved" warning
 
     asyncio.run(run())
@@ -75,3 +77,19 @@ def test_every_table_of_the_worker_tracks_its_changelog_sends() -> None:
     # pending, which is exactly what a commit would now wait for.
     assert len(w.changelog_writes) >= 1
     assert all(type(t).__name__ == "TrackedTable" for t in w.app.tables.values())
+
+
+def test_records_sent_while_waiting_are_left_to_the_next_commit() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        writes = ChangelogWrites()
+        first: asyncio.Future[Any] = loop.create_future()
+        writes.track(first)
+        waiting = asyncio.create_task(writes.wait(timeout=5))
+        await asyncio.sleep(0.05)
+        writes.track(loop.create_future())  # the stream goes on writing meanwhile
+        first.set_result(None)
+        assert await asyncio.wait_for(waiting, 1) is True
+        assert len(writes) == 1
+
+    asyncio.run(run())
