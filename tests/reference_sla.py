@@ -196,14 +196,15 @@ class Reference:
             if raw["status"] == "waiting_customer" and c.running:
                 c.settle(t)
                 c.running, c.paused = False, True
-            elif tk.status == "waiting_customer" and raw["status"] != "waiting_customer" and c.paused:
+            elif raw["status"] != "waiting_customer" and c.paused:
                 c.running, c.paused, c.since = True, False, t
             tk.status = raw["status"]
         elif typ == "ticket.reopened":
             c = tk.clocks["resolution"]
             if not c.running and not c.paused:
                 c.running, c.since = True, t
-            tk.status = "open"
+            if tk.status in ("resolved", "closed"):
+                tk.status = "open"
         elif typ == "ticket.priority_changed" and raw["priority"] != tk.priority:
             tk.priority = raw["priority"]
             for m in ("response", "resolution"):

@@ -580,7 +580,6 @@ class SlaEngine:
         if new == "closed":
             self._on_closed(state, ev, t, out)
             return
-        prev = state.status
         state.status = new
         clock = state.clocks.get(RESOLUTION)
         if clock is not None:
@@ -588,7 +587,7 @@ class SlaEngine:
                 self._catch_up(clock, t)
                 clock.state = PAUSED
                 clock.nx = None
-            elif prev == "waiting_customer" and new != "waiting_customer" and clock.state == PAUSED:
+            elif new != "waiting_customer" and clock.state == PAUSED:
                 clock.state = RUNNING
                 clock.since = t
                 clock.nx = None
@@ -632,7 +631,10 @@ class SlaEngine:
             clock.state = RUNNING
             clock.since = t
             clock.nx = None
-        state.status = "open"
+        if state.status in ("resolved", "closed"):
+            # A reopen of a ticket that is not done changes no status: a clock paused
+            # while waiting on the customer stays paused until the next status change.
+            state.status = "open"
         state.resolved_at = None
         state.closed_at = None
         self._obs(out, state, "reopened", t)

@@ -75,6 +75,30 @@ def test_resolution_clock_pauses_while_waiting_on_the_customer() -> None:
     assert signals(alerts) == [("warning", "resolution", None, "2026-11-19 12:36")]
 
 
+def test_a_reopen_while_waiting_on_the_customer_leaves_the_clock_paused_until_the_next_status_change() -> None:
+    events = [
+        created("2026-11-16 09:00", "urgent"),
+        ev("ticket.responded", "2026-11-16 09:10"),
+        ev("ticket.status_changed", "2026-11-16 10:00", status="waiting_customer"),
+        ev("ticket.reopened", "2026-11-16 11:00"),  # not resolved: no status change
+        ev("ticket.status_changed", "2026-11-16 12:00", status="in_progress"),
+    ]
+    # 1 h ran before the pause; from 12:00: 6 h Mon, 9 h Tue, then 5.6 h on Wednesday.
+    alerts = run(events, until="2026-11-18 15:00")
+    assert signals(alerts) == [("warning", "resolution", None, "2026-11-18 14:36")]
+
+
+def test_any_status_change_away_from_waiting_resumes_the_paused_clock() -> None:
+    events = [
+        created("2026-11-16 09:00", "urgent"),
+        ev("ticket.responded", "2026-11-16 09:10"),
+        ev("ticket.status_changed", "2026-11-16 10:00", status="waiting_customer"),
+        ev("ticket.status_changed", "2026-11-16 12:00", status="open"),
+    ]
+    alerts = run(events, until="2026-11-18 15:00")
+    assert signals(alerts) == [("warning", "resolution", None, "2026-11-18 14:36")]
+
+
 def test_response_clock_never_pauses() -> None:
     events = [
         created("2026-11-16 10:00"),
