@@ -18,6 +18,7 @@ the backtest's time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -163,13 +164,20 @@ _FAST_TYPES: dict[str, tuple[FastField, ...]] = {
 }
 
 
+#: RFC 3339 ``date-time`` (section 5.6): seconds required, "." fraction, offset "Z" or
+#: "+HH:MM"; "T", "t" or (as the RFC's note allows) a space between date and time.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+
+
 def parse_timestamp(value: Any, field: str = "occurred_at") -> float:
     """RFC 3339 with an offset -> epoch seconds (an int when whole, which keeps the
     calendar arithmetic exact)."""
     if not isinstance(value, str):
         msg = f"field {field!r} must be an RFC 3339 timestamp string, got {_show(value)}"
         raise _fail("bad_type", field, msg)
-    if len(value) < 20 or value[10] not in "Tt ":
+    if _RFC3339.fullmatch(value) is None:
+        # datetime.fromisoformat alone takes much of ISO 8601 that RFC 3339 is not
+        # ("09:00+08:00", "+0800", "+08", week dates, a comma before the fraction).
         msg = (
             f"field {field!r} must be an RFC 3339 timestamp with an offset, e.g. "
             f"2026-11-20T17:30:00+08:00; got {_show(value)}"

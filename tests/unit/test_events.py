@@ -85,6 +85,32 @@ def test_invalid_events_are_rejected_with_a_code_and_the_field(raw: Any, code: s
     assert err.message  # a human sentence
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-03-09T09:00+08:00",  # no seconds
+        "2026-03-09T09:00:00+0800",  # offset without a colon
+        "2026-03-09T09:00:00+08",  # offset without minutes
+        "2026-W11-1T09:00:00+08:00",  # ISO week date
+        "2026-03-09T09:00:00,5+08:00",  # comma fraction
+        "2026-03-09T09:00:00.+08:00",  # empty fraction
+        "2026-03-09T09:00:00+08:00:00",  # offset with seconds
+        "２０２６-03-09T09:00:00+08:00",  # non-ASCII digits
+    ],
+)
+def test_iso_8601_forms_that_are_not_rfc_3339_are_rejected(stamp: str) -> None:
+    err = rejection(event(occurred_at=stamp))
+    assert (err.code, err.field) == ("bad_timestamp", "occurred_at")
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["2026-03-09T01:00:00Z", "2026-03-09t09:00:00.250+08:00", "2026-03-09 09:00:00+08:00", "2026-03-08T20:00:00-05:00"],
+)
+def test_rfc_3339_forms_are_accepted(stamp: str) -> None:
+    assert parse_event(event(occurred_at=stamp)).at > 0
+
+
 def test_rejection_message_names_the_field_the_value_and_what_was_expected() -> None:
     err = rejection(event(priority="high"))
     assert "priority" in err.message and "'high'" in err.message and "urgent" in err.message
