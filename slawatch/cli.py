@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", type=Path, help="alerts JSON Lines file (default stdout)")
     p.add_argument("--summary", type=Path, help="write the KPI summary (JSON) to this file")
     p.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    p.add_argument(
+        "--retention-days", type=float, default=30.0,
+        help="forget closed-out tickets this long after closing (as the worker's SLAWATCH_RETENTION_SECONDS)",
+    )  # fmt: skip
 
     p = sub.add_parser("policy", help="check or explain an SLA policy file")
     psub = p.add_subparsers(dest="policy_command", required=True)

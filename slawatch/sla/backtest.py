@@ -303,7 +303,8 @@ def main(args: argparse.Namespace) -> int:
         try:
             # run_backtest's loop without a generator and a per-item type test in
             # between: the same calls per line, a few percent faster.
-            bt = Backtest(policy, write)
+            retention_days = getattr(args, "retention_days", 30.0)
+            bt = Backtest(policy, write, retention_seconds=retention_days * 86400)
             feed = bt.feed
             for line_no, line in enumerate(source, 1):
                 if line and not line.isspace():  # = line.strip() (the same ASCII whitespace), no copy

@@ -103,3 +103,21 @@ def test_events_can_come_from_stdin(
     assert main(["backtest", "-", "--quiet", "--until", "2026-11-16T13:30:00+08:00"]) == 0
     out = capsysbinary.readouterr().out.decode().splitlines()
     assert [json.loads(x)["kind"] for x in out] == ["sla.warning"]
+
+
+def test_a_reopen_after_the_retention_finds_no_ticket_unless_the_retention_is_raised(tmp_path: Path) -> None:
+    events = write_events(
+        tmp_path / "e.jsonl",
+        [
+            created("2026-03-09 09:00", "urgent"),
+            ev("ticket.responded", "2026-03-09 09:10"),
+            ev("ticket.closed", "2026-03-09 10:00"),
+            ev("ticket.reopened", "2026-04-20 10:00"),  # 42 days later
+        ],
+    )
+    out = tmp_path / "a.jsonl"
+    until = ["--until", "2026-05-01T00:00:00+08:00", "--quiet", "-o", str(out)]
+    assert main(["backtest", str(events), *until]) == 0
+    assert read_alerts(out) == []  # forgotten after 30 days: the reopen is held
+    assert main(["backtest", str(events), *until, "--retention-days", "60"]) == 0
+    assert {(a["metric"], a["kind"]) for a in read_alerts(out)} >= {("resolution", "sla.breached")}
