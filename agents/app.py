@@ -414,13 +414,13 @@ def create_worker(
         owned = worker.active_partitions()
         try:
             ends = await range_reader.end_offsets(settings.topic_events, owned)
-        except Exception:
-            log.debug("input watchdog: reading end offsets failed; retried", exc_info=True)
-            return
-        for partition, (start, end) in watchdog.stalled(ends, done, time.monotonic()).items():
-            log.info("input partition %d: offsets %d..%d not delivered for %.0f s; catching up",
-                     partition, start, end - 1, input_stall_seconds)  # fmt: skip
-            await ticks.send(key=None, value=encode_catch_up(CatchUp(start, end)), partition=partition, force=True)
+            for partition, (start, end) in watchdog.stalled(ends, done, time.monotonic()).items():
+                log.info("input partition %d: offsets %d..%d not delivered for %.0f s; catching up",
+                         partition, start, end - 1, input_stall_seconds)  # fmt: skip
+                catch_up = encode_catch_up(CatchUp(start, end))
+                await ticks.send(key=None, value=catch_up, partition=partition, force=True)
+        except Exception:  # like the deadline timer: survive a broker hiccup, look again
+            log.warning("input watchdog run failed; retried at the next run", exc_info=True)
 
     @app.timer(expire_sweep_seconds, name="slawatch.expire_sweep")
     async def expire_sweep() -> None:
