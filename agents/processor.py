@@ -165,6 +165,9 @@ class TicketProcessor:
         self.processed_offsets: dict[int, int] = {}
         #: Wall-clock time of the last input message handled (for /sla/health).
         self.last_event_at: float | None = None
+        #: Latest ``occurred_at`` this worker has applied (since it started): retention is
+        #: measured on it (see :meth:`_retention_clock`).
+        self._event_time: float | None = None
 
     # ------------------------------------------------------------------ input events
     async def on_event(
@@ -249,6 +252,8 @@ class TicketProcessor:
         except InvalidEvent as exc:
             await self._reject(exc.code, exc.message, exc.field, value, key, topic, partition, offset, now)
             return
+        if self._event_time is None or event.at > self._event_time:
+            self._event_time = event.at
         try:
             out = self.engine.apply(self._load(event.ticket_id), event)
         except Exception as exc:  # the engine must never stop the stream
@@ -322,7 +327,8 @@ class TicketProcessor:
                     self.index.discard(partition, ticket_id)
                     continue
                 if tick.kind == TICK_EXPIRE:
-                    if self.engine.expired(state, now):
+                    at = self._retention_clock(now)
+                    if at is not None and self.engine.expired(state, at):
                         self._delete(state.ticket_id, partition)
                     else:
                         self.index.set(partition, state.ticket_id, self.engine.next_due(state))
@@ -421,15 +427,29 @@ class TicketProcessor:
         for alert in alerts:
             self.metrics.alert(alert, now - alert.fired_at if live else None)
 
+    def _retention_clock(self, now: float) -> float | None:
+        """The instant retention is judged at: the wall clock, but never past the latest
+        event time this worker has applied (None before any event since it started).
+
+        Live traffic has event time close to the wall clock, so this is the wall clock
+        less the transport delay. A replay of old history has event time far behind it:
+        judged on the wall clock, every ticket closed more than the retention ago would
+        be deleted as it closes, and a later event of the history (a reopen, a
+        duplicate of its creation) would find no ticket, unlike the backtest, whose
+        clock is event time.
+        """
+        latest = self._event_time
+        return None if latest is None else min(now, latest)
+
     def _write(self, state: TicketState, partition: int, now: float) -> None:
+        # Never deleted here, even past retention: only the expiry sweep deletes, as the
+        # backtest drops tickets only when its clock moves on. A replay of old history
+        # would otherwise lose each ticket as it closes, before its later events come.
         state.partition = partition
-        if self.engine.expired(state, now):
-            self._delete(state.ticket_id, partition)
-        else:
-            due = self.engine.next_due(state)
-            self.tickets[state.ticket_id] = pack_state(state, next_due=due, fingerprint=self.engine.fingerprint)
-            self._cache[state.ticket_id] = self._summarize(state, due)
-            self.index.set(partition, state.ticket_id, due)
+        due = self.engine.next_due(state)
+        self.tickets[state.ticket_id] = pack_state(state, next_due=due, fingerprint=self.engine.fingerprint)
+        self._cache[state.ticket_id] = self._summarize(state, due)
+        self.index.set(partition, state.ticket_id, due)
 
     def _after_writes(self) -> None:
         self.metrics.set_deadline_index_size(len(self.index))
@@ -635,10 +655,13 @@ class TicketProcessor:
         keep = self.engine.retention_seconds
         out: list[tuple[int, str]] = []
         for s in self.owned_states():
-            if not s.may_expire or s.since is None or now - s.since <= keep or s.partition is None:
+            if not s.may_expire or s.since is None or s.partition is None:
+                continue
+            at = self._retention_clock(now)
+            if at is None or at - s.since <= keep:
                 continue
             state = self._load(s.ticket_id)  # the summary only preselects; the engine decides
-            if state is not None and self.engine.expired(state, now):
+            if state is not None and self.engine.expired(state, at):
                 out.append((s.partition, s.ticket_id))
         return out
 

@@ -257,11 +257,29 @@ def test_closed_ticket_past_retention_is_deleted() -> None:
     h.event(ev("ticket.resolved", "2026-11-16 10:10", "T1"))
     h.event(ev("ticket.closed", "2026-11-16 10:20", "T1"))
     assert "T1" in h.tickets
-    h.now = ts("2026-11-16 10:20") + 31 * 86400
+    h.now = ts("2026-12-17 10:21")  # 31 days later, and traffic goes on
+    h.event(created("2026-12-17 10:21", ticket="T2"))
     assert h.proc.expired_tickets(h.now) == [(3, "T1")]
     asyncio.run(h.proc.on_tick(encode_tick(Tick(("T1",), h.now, "expire")), partition=3))
     assert "T1" not in h.tickets
     assert h.proc.expired_tickets(h.now) == []
+
+
+def test_retention_is_judged_on_event_time_so_a_replay_of_old_history_keeps_its_tickets() -> None:
+    h = Harness(ts("2026-11-16 10:00") + 300 * 86400)  # the wall clock: ten months on
+    h.event(created("2026-11-16 10:00", "urgent", ticket="T1"))
+    h.event(ev("ticket.responded", "2026-11-16 10:10", "T1"))
+    h.event(ev("ticket.closed", "2026-11-16 11:00", "T1"))
+    assert "T1" in h.tickets and h.proc.expired_tickets(h.now) == []
+    h.event(ev("ticket.reopened", "2026-11-17 09:00", "T1"))  # found: its resolution clock runs again
+    assert h.engine.next_due(unpack_state(h.tickets["T1"])) is not None
+
+
+def test_retention_waits_for_the_first_event_after_a_start() -> None:
+    h = Harness(ts("2026-11-16 10:00"))  # a restarted worker: no event applied yet
+    assert h.proc._retention_clock(h.now) is None
+    h.event(created("2026-11-16 09:00", ticket="T1"))
+    assert h.proc._retention_clock(h.now) == ts("2026-11-16 09:00")
 
 
 def test_rebuild_indexes_only_owned_partitions_and_drops_revoked() -> None:

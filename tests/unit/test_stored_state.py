@@ -255,11 +255,12 @@ def test_a_ticket_deleted_while_summaries_fill_stays_deleted() -> None:
     partition = unpack_state(worker.tickets["T1"]).partition
     assert partition is not None
     worker.proc.rebuild(set(range(PARTITIONS)), defer_summaries=True)
-    worker.now = ts("2026-11-16 11:00") + 31 * 86400  # past retention
+    worker.now = ts("2026-12-17 11:01")  # past retention, with traffic going on
+    worker.feed([created("2026-12-17 11:01", ticket="T9")])
     asyncio.run(worker.proc.on_tick(encode_tick(Tick(("T1",), worker.now, "expire")), partition=partition))
     assert "T1" not in worker.tickets
     worker.proc.fill_summaries(None)
-    assert sorted(s.ticket_id for s in worker.proc.owned_states()) == ["T0", "T2"]
+    assert sorted(s.ticket_id for s in worker.proc.owned_states()) == ["T0", "T2", "T9"]
 
 
 def test_the_summary_pass_ends_when_the_table_has_fewer_tickets_than_indexed() -> None:
