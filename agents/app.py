@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ from slawatch.streams.codecs import (
     encode_catch_up,
     encode_tick,
 )
-from slawatch.streams.range_reader import RangeReader, RereadRecord
+from slawatch.streams.range_reader import RangeReader
 
 __all__ = ["SlaWorker", "broker_credentials", "create_app", "create_worker"]
 
@@ -71,9 +70,7 @@ SUMMARY_SLICE = 2000
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     """Faust credentials for ``settings.security_protocol`` (None for PLAINTEXT)."""
     protocol = settings.security_protocol
-    context: ssl.SSLContext | None = None
-    if protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    context = settings.ssl_context()
     if protocol == "SSL":
         return faust.SSLCredentials(context)
     if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
@@ -247,9 +244,6 @@ def create_worker(
 
     range_reader = RangeReader(settings)
 
-    async def reread(topic: str, partition: int, start: int, end: int) -> list[RereadRecord]:
-        return await range_reader.read(topic, partition, start, end)
-
     async def gap_filled(topic: str, partition: int, start: int, end: int) -> None:
         """Let Faust's consumer commit past offsets it never handed over (now applied).
 
@@ -264,7 +258,7 @@ def create_worker(
     processor = TicketProcessor(
         engine=engine, tickets=tickets, index=index, windows=windows, metrics=metrics,
         bounds=bounds, publish_alerts=publish_alerts, dead_letter=dead_letter, clock=clock,
-        reread=reread, on_gap_filled=gap_filled,
+        reread=range_reader.read, on_gap_filled=gap_filled,
     )  # fmt: skip
 
     worker: SlaWorker  # bound below; the closures read it at run time

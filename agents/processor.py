@@ -343,7 +343,7 @@ class TicketProcessor:
         if alerts:
             await self._publish(alerts, live=True, now=now)
         for state, observations, fired in advanced:
-            self._write(state, partition, now)
+            self._write(state, partition)
             self._record(partition, observations, fired)
         if advanced:
             self._after_writes()
@@ -419,7 +419,7 @@ class TicketProcessor:
         """Publish ``alerts`` (awaiting delivery), then write the state and re-index it."""
         if alerts:
             await self._publish(alerts, live=live, now=now)
-        self._write(state, partition, now)
+        self._write(state, partition)
         self._after_writes()
 
     async def _publish(self, alerts: Sequence[Alert], *, live: bool, now: float) -> None:
@@ -441,7 +441,7 @@ class TicketProcessor:
         latest = self._event_time
         return None if latest is None else min(now, latest)
 
-    def _write(self, state: TicketState, partition: int, now: float) -> None:
+    def _write(self, state: TicketState, partition: int) -> None:
         # Never deleted here, even past retention: only the expiry sweep deletes, as the
         # backtest drops tickets only when its clock moves on. A replay of old history
         # would otherwise lose each ticket as it closes, before its later events come.

@@ -9,6 +9,7 @@ the fix instead of surfacing later as a Kafka or Faust traceback.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,13 @@ class Settings(BaseSettings):
     @property
     def bootstrap_servers(self) -> list[str]:
         return [s.strip() for s in self.broker.split(",") if s.strip()]
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS trust of the worker's Kafka clients (Faust's and the range reader's);
+        None unless ``security_protocol`` uses TLS."""
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        return ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Security options in the spelling aiokafka and kafka-python share."""

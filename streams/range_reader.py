@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from slawatch.settings import Settings
 
 __all__ = ["RangeReader", "RereadRecord"]
@@ -59,17 +61,14 @@ class RangeReader:
             "auto_offset_reset": "earliest",
             **settings.kafka_client_options(),
         }
-        cafile = opts.pop("ssl_cafile", None)
-        if settings.security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            opts["ssl_context"] = create_ssl_context(cafile=cafile)
+        opts.pop("ssl_cafile", None)  # kafka-python's spelling; aiokafka takes a context
+        context = settings.ssl_context()
+        if context is not None:
+            opts["ssl_context"] = context
         return opts
 
     async def _ensure_consumer(self) -> Any:
         if self._consumer is None:
-            from aiokafka import AIOKafkaConsumer
-
             consumer = AIOKafkaConsumer(**self._options())
             await consumer.start()
             self._consumer = consumer
@@ -92,8 +91,6 @@ class RangeReader:
                 raise
 
     async def _read(self, topic: str, partition: int, start: int, end: int) -> list[RereadRecord]:
-        from aiokafka import TopicPartition
-
         consumer = await self._ensure_consumer()
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
@@ -118,8 +115,6 @@ class RangeReader:
 
     async def end_offsets(self, topic: str, partitions: Iterable[int]) -> dict[int, int]:
         """The log end offset (the next offset to be written) of each of ``partitions``."""
-        from aiokafka import TopicPartition
-
         tps = [TopicPartition(topic, p) for p in partitions]
         if not tps:
             return {}

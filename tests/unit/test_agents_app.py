@@ -8,6 +8,7 @@ relies on a fixture pytest-asyncio 1.x removed); each test runs its own loop.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -152,3 +153,13 @@ def test_credentials_follow_security_protocol(tmp_path: Any) -> None:
     assert creds is not None
     assert creds.mechanism.value == "SCRAM-SHA-256"  # type: ignore[attr-defined]
     assert creds.username == "u"  # type: ignore[attr-defined]
+
+
+def test_the_range_reader_speaks_tls_like_the_worker() -> None:
+    from slawatch.streams.range_reader import RangeReader
+
+    plain = RangeReader(Settings())._options()
+    assert "ssl_context" not in plain and "ssl_cafile" not in plain
+    tls = RangeReader(Settings(security_protocol="SSL"))._options()
+    assert isinstance(tls["ssl_context"], ssl.SSLContext) and "ssl_cafile" not in tls
+    assert tls["security_protocol"] == "SSL"
