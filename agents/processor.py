@@ -163,6 +163,9 @@ class TicketProcessor:
         self._reported_years: set[tuple[str, int]] = set()
         #: Offset of the last input message handled, per partition (the timer's barrier).
         self.processed_offsets: dict[int, int] = {}
+        #: Per partition, the end (exclusive) of the skipped offsets already counted: the
+        #: watchdog asks for an unreadable range again and again, each offset counts once.
+        self._gaps_counted: dict[int, int] = {}
         #: Wall-clock time of the last input message handled (for /sla/health).
         self.last_event_at: float | None = None
         #: Latest ``occurred_at`` this worker has applied (since it started): retention is
@@ -176,6 +179,12 @@ class TicketProcessor:
         """Apply one input message: dead-letter it, count it as a duplicate, or apply it."""
         now = self._clock()
         last = self.processed_offsets.get(partition)
+        if last is not None and offset <= last:
+            # Handled already in this assignment: read again by a catch-up or a gap fill
+            # before the stream got to it, or delivered again after a seek back. Applying
+            # it again would dead-letter an invalid message a second time.
+            self.metrics.duplicate()
+            return
         if last is not None and offset > last + 1:
             await self._fill_gap(topic, partition, last + 1, offset, now)
         try:
@@ -212,8 +221,11 @@ class TicketProcessor:
         without a message (transaction markers) just read as nothing. A gap that cannot
         be read is logged and counted, never silent.
         """
-        skipped = end - start
-        self.metrics.input_offsets_skipped(skipped)
+        counted = self._gaps_counted.get(partition, start)
+        skipped = end - max(start, counted)  # offsets not counted by an earlier attempt
+        if skipped > 0:
+            self.metrics.input_offsets_skipped(skipped)
+            self._gaps_counted[partition] = end
         records: Sequence[RereadRecord] | None = None
         if self._reread is not None:
             try:
@@ -227,7 +239,8 @@ class TicketProcessor:
                 "could not be read again: not applied",
                 partition, what, start, end - 1,
             )  # fmt: skip
-            self.metrics.input_offsets_unrecovered(skipped)
+            if skipped > 0:
+                self.metrics.input_offsets_unrecovered(skipped)
             return False
         if records:
             log.warning(
@@ -548,6 +561,7 @@ class TicketProcessor:
         self._unsummarized = len(entries) - len(self._cache)
         self._summary_owned = frozenset(owned)
         self.processed_offsets = {p: o for p, o in self.processed_offsets.items() if p in owned}
+        self._gaps_counted = {p: o for p, o in self._gaps_counted.items() if p in owned}
         self.metrics.set_owned_partitions(len(owned))
         self.metrics.set_deadline_index_size(len(self.index))
         return len(entries)
@@ -618,6 +632,7 @@ class TicketProcessor:
         self._cache = {t: s for t, s in self._cache.items() if s.partition not in gone}
         for p in gone:
             self.processed_offsets.pop(p, None)
+            self._gaps_counted.pop(p, None)
         self.metrics.set_owned_partitions(len(self.index.partitions))
         self.metrics.set_deadline_index_size(len(self.index))
 
