@@ -3,8 +3,8 @@
 Structural types (``typing.Protocol``) rather than imports of ``slawatch.sla.engine``:
 metrics depends only on the attributes the contract (docs/CONTRACTS-dev.md) names, so
 it can be imported, type-checked and tested without the engine, and the engine stays
-free to change everything else. Members are read-only properties so that frozen
-dataclasses and plain attributes both satisfy them.
+free to change everything else. Members are read-only properties so that named
+tuples (the engine's value types) and plain attributes both satisfy them.
 """
 
 from __future__ import annotations
