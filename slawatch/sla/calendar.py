@@ -343,7 +343,7 @@ class BusinessCalendar:
             lines += self._explain_days(start, end)
         total = self.elapsed(start, end)
         lines.append(
-            f"total: {_duration(total)} business time ({total} s) from {self._clock(start)} "
+            f"total: {_duration(total)} business time ({total:g} s) from {self._clock(start)} "
             f"to {self._clock(end)} {self.timezone}"
         )
         return lines

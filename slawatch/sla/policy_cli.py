@@ -69,7 +69,8 @@ def explain(
         for label, secs in marks:
             at = cal.add(created, secs)
             last = max(last, at)
-            lines.append(f"  {label}: {fmt(at)}  (after {secs / 3600:g} business hours)")
+            hours = secs / 3600
+            lines.append(f"  {label}: {fmt(at)}  (after {hours:g} business hour{'' if hours == 1 else 's'})")
         if not cal.always_open:
             lines.append(f"  why (calendar {cal.name}, {cal.timezone}):")
             lines += [f"    {line}" for line in cal.explain(created, last)]
