@@ -6,6 +6,7 @@ Mon-Fri 09:00-18:00 Asia/Shanghai.
 
 from __future__ import annotations
 
+import pytest
 from sla_scenarios import created, ev, run, signals
 
 from slawatch.sla.engine import SlaEngine, TicketState
@@ -225,3 +226,15 @@ def test_next_due_is_the_earliest_unfired_threshold() -> None:
     from sla_scenarios import ts
 
     assert engine.next_due(state) == ts("2026-11-16 13:12")
+
+
+def test_alerts_and_observations_cannot_be_changed_after_they_are_made() -> None:
+    # Both go to several consumers (the alerts topic, metrics, windows, the backtest's
+    # summary): none may alter what another one reads.
+    engine = SlaEngine(load_policy(None))
+    out = engine.apply(None, parse_event(created("2026-11-16 10:00")))
+    alerts, _ = engine.advance(out.state, parse_event(created("2026-11-17 10:00")).at)
+    [observation] = out.observations
+    for value, field in ((alerts[0], "fired_at"), (observation, "kind"), (observation.dims, "priority")):
+        with pytest.raises(AttributeError):
+            setattr(value, field, None)
