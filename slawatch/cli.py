@@ -60,8 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=60.0, help="simulated time compression")
     p.add_argument("--no-simulator", action="store_true")
 
-    p = sub.add_parser("backtest", help="replay a JSON Lines file of events through the SLA engine")
-    p.add_argument("events", help="JSON Lines file of events, or - for stdin")
+    p = sub.add_parser("backtest", help="replay a file of events through the SLA engine on event time")
+    p.add_argument("events", help="JSON Lines or CSV export of events (.gz read transparently), or - for stdin")
+    p.add_argument(
+        "--format", choices=["jsonl", "csv"], default=None,
+        help="default: csv for *.csv and *.csv.gz, otherwise jsonl (as for replay)",
+    )  # fmt: skip
     p.add_argument("--policy", type=Path)
     p.add_argument("--until", help="RFC 3339 instant: advance the clock to it at the end")
     p.add_argument("--output", "-o", type=Path, help="alerts JSON Lines file (default stdout)")

@@ -44,7 +44,9 @@ __all__ = [
     "detect_format",
     "jsonl_lines",
     "main",
+    "open_export",
     "publish",
+    "read_csv",
 ]
 
 MAX_BAD_KEPT = 1000  # a garbage file must not fill memory with its report
@@ -163,18 +165,28 @@ def sniff_encoding(head: bytes) -> str:
     return "utf-8-sig"
 
 
-def csv_lines(lines: Iterable[bytes], encoding: str = "utf-8-sig") -> Iterator[Line]:
+def csv_lines(lines: Iterable[bytes], encoding: str = "utf-8-sig", *, keyed: bool = True) -> Iterator[Line]:
     """CSV (header row first) -> one JSON message per row, via the documented mapping.
 
     Reads the header at once and raises :class:`CsvMappingError` if it lacks a
     required column: then no row can become an event, which is a problem with the
-    file, found before connecting to Kafka, not with one line.
+    file, found before connecting to Kafka, not with one line. ``keyed=False`` (the
+    backtest, which sends nothing) passes rows without a usable ``ticket_id`` on for
+    the validator to reject with its own code and message.
     """
     counter = _Counted(lines, encoding)
     reader = csv.reader(counter)
     header = next(reader, None)
     columns = map_header(header) if header is not None else []
-    return _csv_rows(reader, counter, columns)
+    return _csv_rows(reader, counter, columns, keyed)
+
+
+def read_csv(stream: IO[bytes], *, keyed: bool = True) -> tuple[Iterator[Line], str]:
+    """:func:`csv_lines` of ``stream`` in its sniffed encoding (:func:`sniff_encoding`),
+    and that encoding."""
+    head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else b""
+    encoding = sniff_encoding(head)
+    return csv_lines(stream, encoding, keyed=keyed), encoding
 
 
 class _Counted:
@@ -196,7 +208,7 @@ class _Counted:
         return raw.decode(self.encoding, errors="replace")
 
 
-def _csv_rows(reader: Iterator[list[str]], counter: _Counted, columns: list[str]) -> Iterator[Line]:
+def _csv_rows(reader: Iterator[list[str]], counter: _Counted, columns: list[str], keyed: bool) -> Iterator[Line]:
     if not columns:
         return
     while True:
@@ -215,7 +227,7 @@ def _csv_rows(reader: Iterator[list[str]], counter: _Counted, columns: list[str]
         except CsvMappingError as exc:
             yield Line(start, counter.offset, reason=str(exc))
             continue
-        key = _key_of(event)
+        key = _key_of(event) if keyed else None
         if isinstance(key, str):
             yield Line(start, counter.offset, reason=key)
         else:
@@ -364,7 +376,7 @@ def publish(
     return report
 
 
-def _open(path: Path) -> tuple[IO[bytes], int | None]:
+def open_export(path: Path) -> tuple[IO[bytes], int | None]:
     """The file as bytes, and its size when that measures progress (not for gzip/stdin)."""
     if str(path) == "-":
         return sys.stdin.buffer, None
@@ -382,7 +394,7 @@ def main(args: argparse.Namespace, settings: Settings, *, producer: Producer | N
     fmt = detect_format(path, args.format)
     topic = settings.topic_events
     try:
-        stream, size = _open(path)
+        stream, size = open_export(path)
     except OSError as exc:
         print(f"replay: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 1
@@ -390,11 +402,9 @@ def main(args: argparse.Namespace, settings: Settings, *, producer: Producer | N
     try:
         with stream:
             if fmt == "csv":
-                head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else b""
-                encoding = sniff_encoding(head)
+                lines, encoding = read_csv(stream)
                 if encoding != "utf-8-sig":
                     print(f"replay: {path} is not UTF-8; reading it as {encoding}", file=sys.stderr)
-                lines: Iterator[Line] = csv_lines(stream, encoding)
             else:
                 lines = jsonl_lines(stream)
             if producer is not None:

@@ -12,6 +12,7 @@ written as soon as no later event can produce an earlier one.
 from __future__ import annotations
 
 import argparse
+import codecs
 import gc
 import sys
 from collections import Counter
@@ -23,6 +24,7 @@ from typing import IO, Any
 
 import orjson
 
+from slawatch.csv_mapping import CsvMappingError
 from slawatch.exceptions import InvalidEvent, SlawatchError
 from slawatch.sla.alerts import KIND_BREACHED, Alert
 from slawatch.sla.engine import Observation, SlaEngine, TicketState
@@ -196,15 +198,12 @@ class Backtest:
         on_invalid: Callable[[int | None, InvalidEvent], None] | None = None,
     ) -> None:
         summary = self.summary
-        summary.lines += 1
         try:
             event = parse_event(raw)
         except InvalidEvent as exc:
-            summary.invalid += 1
-            summary.invalid_by_code[exc.code] += 1
-            if on_invalid:
-                on_invalid(line_no, exc)
+            self.reject(exc, line_no, on_invalid)
             return
+        summary.lines += 1
         at = event.at
         if self.clock is None or at > self.clock:
             self.advance(at)
@@ -236,6 +235,20 @@ class Backtest:
             pending = self._out
             if pending and pending[0][0] < before:  # runs once per event: skip the call when idle
                 self._flush(before)
+
+    def reject(
+        self,
+        exc: InvalidEvent,
+        line_no: int | None = None,
+        on_invalid: Callable[[int | None, InvalidEvent], None] | None = None,
+    ) -> None:
+        """Count a line that is not a valid event (reported, skipped, never fatal)."""
+        summary = self.summary
+        summary.lines += 1
+        summary.invalid += 1
+        summary.invalid_by_code[exc.code] += 1
+        if on_invalid:
+            on_invalid(line_no, exc)
 
     def finish(self, until: float | None = None) -> BacktestSummary:
         if until is not None:
@@ -269,7 +282,11 @@ def run_backtest(
 
 
 def main(args: argparse.Namespace) -> int:
-    """``slawatch backtest EVENTS.jsonl [--policy] [--until] [--output] [--summary]``."""
+    """``slawatch backtest EVENTS [--format jsonl|csv] [--policy] [--until] [--output] [--summary]``.
+
+    EVENTS: JSON Lines or a helpdesk CSV export (mapped as ``slawatch replay`` maps it),
+    gzipped or not, or ``-`` for stdin.
+    """
     policy = load_policy(args.policy)
     until = None
     if args.until:
@@ -286,14 +303,17 @@ def main(args: argparse.Namespace) -> int:
     def report(line_no: int | None, exc: InvalidEvent) -> None:
         print(f"line {line_no}: skipped: {exc.code}: {exc.message}", file=sys.stderr)
 
+    # File handling is replay's (gzip, stdin, CSV sniffing and mapping): one reader of
+    # exports for both commands. Imported here, as the CLI glue, not by the engine.
+    from slawatch.replay import detect_format, open_export
+
+    path = Path(args.events)
+    fmt = detect_format(path, getattr(args, "format", None))
     try:
-        if args.events == "-":
-            source: IO[bytes] = sys.stdin.buffer
-        else:
-            try:
-                source = Path(args.events).open("rb")  # noqa: SIM115 - closed below
-            except OSError as exc:
-                raise SlawatchError(f"{args.events}: cannot read ({exc.strerror})") from None
+        try:
+            source, _ = open_export(path)
+        except OSError as exc:
+            raise SlawatchError(f"{args.events}: cannot read ({exc.strerror})") from None
         # The replay builds no reference cycles (a 1 M-event run and the fault-injected
         # streams leave nothing for gc.collect()), yet the collector's passes over the
         # growing set of ticket states cost about a tenth of the run: switch it off for
@@ -301,17 +321,15 @@ def main(args: argparse.Namespace) -> int:
         gc_enabled = gc.isenabled()
         gc.disable()
         try:
-            # run_backtest's loop without a generator and a per-item type test in
-            # between: the same calls per line, a few percent faster.
             retention = getattr(args, "retention_days", 30.0) * 86400
             # Whole seconds as an int: event times are ints, and every int-float
             # comparison in the expiry heap goes through CPython's slow mixed path.
             retention = int(retention) if float(retention).is_integer() else retention
             bt = Backtest(policy, write, retention_seconds=retention)
-            feed = bt.feed
-            for line_no, line in enumerate(source, 1):
-                if line and not line.isspace():  # = line.strip() (the same ASCII whitespace), no copy
-                    feed(line, line_no, report)
+            try:
+                _feed_file(bt, source, fmt, args.events, report)
+            except (OSError, EOFError) as exc:  # e.g. a truncated or not-really-gzip file
+                raise SlawatchError(f"{args.events}: cannot read ({exc})") from None
             summary = bt.finish(until)
         finally:
             if gc_enabled:
@@ -330,3 +348,33 @@ def main(args: argparse.Namespace) -> int:
     for warning in summary.calendar_warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _feed_file(
+    bt: Backtest, source: IO[bytes], fmt: str, name: str, report: Callable[[int | None, InvalidEvent], None]
+) -> None:
+    """Every line (JSON Lines) or row (CSV) of ``source`` into ``bt``, numbered from 1."""
+    from slawatch.replay import read_csv
+
+    feed = bt.feed
+    if fmt == "csv":
+        try:
+            rows, encoding = read_csv(source, keyed=False)
+        except CsvMappingError as exc:
+            raise SlawatchError(f"{name}: {exc}") from None
+        if encoding != "utf-8-sig":
+            print(f"backtest: {name} is not UTF-8; reading it as {encoding}", file=sys.stderr)
+        for row in rows:
+            if row.value is not None:
+                feed(row.value, row.number, report)
+            else:  # a row the CSV mapping cannot turn into a message (e.g. score "N/A")
+                bt.reject(InvalidEvent("bad_row", row.reason or "unreadable row"), row.number, report)
+        return
+    first = source.readline().removeprefix(codecs.BOM_UTF8)  # as Windows tools write it
+    if first and not first.isspace():
+        feed(first, 1, report)
+    # run_backtest's loop without a generator and a per-item type test in between: the
+    # same calls per line, a few percent faster.
+    for line_no, line in enumerate(source, 2):
+        if line and not line.isspace():  # = line.strip() (the same ASCII whitespace), no copy
+            feed(line, line_no, report)

@@ -121,3 +121,59 @@ def test_a_reopen_after_the_retention_finds_no_ticket_unless_the_retention_is_ra
     assert read_alerts(out) == []  # forgotten after 30 days: the reopen is held
     assert main(["backtest", str(events), *until, "--retention-days", "60"]) == 0
     assert {(a["metric"], a["kind"]) for a in read_alerts(out)} >= {("resolution", "sla.breached")}
+
+
+def test_a_helpdesk_csv_export_gives_the_alerts_of_the_same_events_as_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        "事件编号,事件类型,工单号,发生时间,优先级,问题类型,评分",
+        "e1,ticket.created,A,2026-11-16T10:00:00+08:00,urgent,quality,",
+        "e2,ticket.created,B,2026-11-16T10:05:00+08:00,normal,service,",
+        "e3,survey.submitted,A,2026-11-16T10:30:00+08:00,,,N/A",  # the mapping cannot convert it
+        "e4,ticket.created,,2026-11-16T10:40:00+08:00,normal,service,",  # no ticket id
+        "e5,ticket.responded,B,2026-11-16T15:00:00+08:00,,,",
+    ]
+    (tmp_path / "export.csv").write_bytes(("\n".join(rows) + "\n").encode("gb18030"))
+    as_json = write_events(
+        tmp_path / "same.jsonl",
+        [
+            created("2026-11-16 10:00", "urgent", ticket="A", category="quality", department=None) | {"event_id": "e1"},
+            created("2026-11-16 10:05", ticket="B", department=None) | {"event_id": "e2"},
+            ev("ticket.responded", "2026-11-16 15:00", ticket="B") | {"event_id": "e5"},
+        ],
+    )
+    until = ["--until", "2026-11-17T18:00:00+08:00", "--quiet"]
+    assert main(["backtest", str(tmp_path / "export.csv"), "-o", str(tmp_path / "csv.out"), *until]) == 0
+    err = capsys.readouterr().err
+    assert "reading it as gb18030" in err
+    assert "line 4: skipped: bad_row: column score" in err and "line 5: skipped: missing_field" in err
+    assert main(["backtest", str(as_json), "-o", str(tmp_path / "json.out"), *until]) == 0
+    csv_alerts = read_alerts(tmp_path / "csv.out")
+    assert csv_alerts and csv_alerts == read_alerts(tmp_path / "json.out")
+
+
+def test_a_csv_without_a_required_column_stops_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "export.csv").write_text("event_id,type,ticket_id\ne1,ticket.created,A\n", encoding="utf-8")
+    assert main(["backtest", str(tmp_path / "export.csv"), "--quiet"]) == 2
+    assert "occurred_at" in capsys.readouterr().err
+
+
+def test_gzipped_json_lines_with_a_byte_order_mark_are_read_as_they_are(tmp_path: Path) -> None:
+    import gzip
+
+    plain = write_events(tmp_path / "e.jsonl", [created("2026-11-16 10:00")])
+    packed = tmp_path / "e.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"\xef\xbb\xbf" + plain.read_bytes()))
+    until = ["--until", "2026-11-16T18:00:00+08:00", "--quiet"]
+    assert main(["backtest", str(packed), "-o", str(tmp_path / "gz.out"), *until]) == 0
+    assert main(["backtest", str(plain), "-o", str(tmp_path / "plain.out"), *until]) == 0
+    assert read_alerts(tmp_path / "gz.out") == read_alerts(tmp_path / "plain.out") != []
+
+
+def test_a_file_that_is_not_gzip_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "e.jsonl.gz").write_bytes(b'{"not": "gzip"}\n')
+    assert main(["backtest", str(tmp_path / "e.jsonl.gz"), "--quiet"]) == 2
+    assert "cannot read" in capsys.readouterr().err
