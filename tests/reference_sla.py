@@ -217,9 +217,12 @@ class Reference:
                 self._emit(tk, "sla.escalated", "complaint", 2, t)
                 tk.clocks["complaint"] = RClock("complaint", COMPLAINT[0], COMPLAINT[1], since=t)
         tk.last = max(tk.last, t)
-        # targets lowered below the elapsed time fire at once
+        if typ != "ticket.priority_changed":
+            return
+        # a new target already exceeded fires at once (running or paused clocks; a
+        # stopped one's thresholds fall due when a reopen restarts it)
         for c in tk.clocks.values():
-            if c.running:
+            if c.running or c.paused:
                 for kind, level, goal in c.marks():
                     if (kind, level) not in c.sent and goal < c.acc:
                         c.sent.add((kind, level))

@@ -438,17 +438,27 @@ class SlaEngine:
             alerts.sort(key=lambda a: a.fired_at)
 
     def _fire_exceeded(self, state: TicketState, t: float, alerts: list[Alert]) -> None:
-        """Thresholds a target change left behind fire at once, at the event's time."""
+        """Thresholds a target change left behind fire at once, at the event's time.
+
+        Also on a clock paused while waiting on the customer: sla.md has "if the new
+        target is already exceeded the breach fires at once", and waiting for the resume
+        would lose the breach of a ticket resolved while still paused. A stopped clock
+        fires nothing; if a reopen restarts it, such thresholds fall due at the restart
+        instant like any other (so a pause at that same instant keeps them unfired).
+        """
         for clock in state.clocks.values():
-            if clock.state != RUNNING:
-                continue
-            while True:
-                nx = clock.nx
-                if nx is None:
-                    nx = self._next(clock)
-                if not nx or not nx[4] < clock.acc:
-                    break
-                self._fire(state, clock, nx[1], nx[2], nx[3], t, clock.acc, alerts)
+            if clock.state == RUNNING:
+                while True:
+                    nx = clock.nx
+                    if nx is None:
+                        nx = self._next(clock)
+                    if not nx or not nx[4] < clock.acc:
+                        break
+                    self._fire(state, clock, nx[1], nx[2], nx[3], t, clock.acc, alerts)
+            elif clock.state == PAUSED:
+                for bit, kind, level, thr in self._thresholds(clock):
+                    if not clock.fired & bit and thr < clock.acc:
+                        self._fire(state, clock, bit, kind, level, t, clock.acc, alerts)
 
     # ------------------------------------------------------------------ clocks
     def _catch_up(self, clock: Clock, t: float) -> None:
@@ -699,11 +709,9 @@ def _num(x: float) -> float:
     return int(r) if float(r).is_integer() else r
 
 
-# Only these can leave a running clock past an unfired threshold (a target changed, or a
-# clock resumed/restarted under a target lowered while it was not running).
-_MAY_LOWER_TARGETS = frozenset(
-    {"ticket.priority_changed", "ticket.assigned", "ticket.status_changed", "ticket.reopened", "ticket.created"}
-)
+# Only these change a clock's target (the priority, or the department an override names):
+# thresholds the new target leaves behind fire at once, at the event (_fire_exceeded).
+_MAY_LOWER_TARGETS = frozenset({"ticket.priority_changed", "ticket.assigned"})
 
 _HANDLERS = {
     "ticket.created": SlaEngine._on_created,

@@ -120,6 +120,62 @@ def test_priority_raised_past_the_new_target_breaches_at_once() -> None:
     ]
 
 
+# Mon 2026-11-16 09:00 urgent-ish history: a normal ticket answered at once, waiting on
+# the customer from Thu 12:00 with 30 business hours on its resolution clock.
+_PAUSED_AT_30H = [
+    created("2026-11-16 09:00"),
+    ev("ticket.responded", "2026-11-16 09:10"),
+    ev("ticket.status_changed", "2026-11-19 12:00", status="waiting_customer"),
+]
+
+
+def test_priority_raised_past_the_new_target_while_paused_breaches_at_the_change() -> None:
+    alerts = run(
+        [
+            *_PAUSED_AT_30H,
+            ev("ticket.priority_changed", "2026-11-19 14:00", priority="urgent"),  # target 27 h < 30 h
+            ev("ticket.status_changed", "2026-11-20 10:00", status="in_progress"),
+            ev("ticket.resolved", "2026-11-20 11:00"),
+        ],
+        until="2026-11-30 18:00",
+    )
+    assert signals(alerts) == [
+        ("warning", "resolution", None, "2026-11-19 14:00"),
+        ("breached", "resolution", None, "2026-11-19 14:00"),
+        ("escalated", "resolution", 1, "2026-11-19 14:00"),
+    ]
+
+
+def test_a_ticket_resolved_while_paused_past_a_lowered_target_keeps_its_breach() -> None:
+    alerts = run(
+        [
+            *_PAUSED_AT_30H,
+            ev("ticket.priority_changed", "2026-11-19 14:00", priority="urgent"),
+            ev("ticket.resolved", "2026-11-20 10:00"),
+        ],
+        until="2026-11-30 18:00",
+    )
+    assert ("breached", "resolution", None, "2026-11-19 14:00") in signals(alerts)
+
+
+def test_a_reopened_clock_past_a_target_lowered_while_stopped_fires_only_if_it_runs_on() -> None:
+    resolved = [
+        created("2026-11-16 09:00"),
+        ev("ticket.responded", "2026-11-16 09:10"),
+        ev("ticket.resolved", "2026-11-19 12:00"),  # 30 business hours
+        ev("ticket.priority_changed", "2026-11-19 14:00", priority="urgent"),  # stopped: nothing fires
+        ev("ticket.reopened", "2026-11-20 10:00"),  # the thresholds fall due at this instant
+    ]
+    paused_at_once = run([*resolved, ev("ticket.status_changed", "2026-11-20 10:00", status="waiting_customer")])
+    assert paused_at_once == []  # a threshold fires only if its clock still runs after its instant
+    runs_on = run(resolved, until="2026-11-20 10:01")
+    assert signals(runs_on) == [
+        ("warning", "resolution", None, "2026-11-20 10:00"),
+        ("breached", "resolution", None, "2026-11-20 10:00"),
+        ("escalated", "resolution", 1, "2026-11-20 10:00"),
+    ]
+
+
 def test_priority_change_keeps_elapsed_time_and_moves_the_deadline() -> None:
     events = [
         created("2026-11-16 09:00", "urgent"),
