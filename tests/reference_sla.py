@@ -139,9 +139,8 @@ class Reference:
         if raw["event_id"] in self.seen:
             return
         self.seen.add(raw["event_id"])
-        if t > self.clock:
-            self._due(t, False)
-            self.clock = t
+        self._due(t, False)  # every ticket's thresholds before t, clock moving or not
+        self.clock = max(self.clock, t)
         tk = self.tickets.setdefault(raw["ticket_id"], RTicket(raw["ticket_id"]))
         if not tk.created and raw["type"] != "ticket.created":
             tk.held.append((t, raw))

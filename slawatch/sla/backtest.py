@@ -173,9 +173,11 @@ class Backtest:
                 self._schedule(tid, state)
         if self.clock is None or now > self.clock:
             self.clock = now
-        exp = self._expiry
-        if exp and exp[0][0] < self.clock:  # runs once per event: skip the call when idle
-            self._expire()
+            # Retention is judged only when the clock moves: a late line (behind the
+            # clock) must not delete a ticket whose own next lines are still to come.
+            exp = self._expiry
+            if exp and exp[0][0] < now:  # runs once per event: skip the call when idle
+                self._expire()
 
     def _expire(self) -> None:
         exp = self._expiry
@@ -205,7 +207,11 @@ class Backtest:
             return
         summary.lines += 1
         at = event.at
-        if self.clock is None or at > self.clock:
+        due = self._due
+        if self.clock is None or at > self.clock or (due and due[0][0] < at):
+            # Every ticket's thresholds before this event's instant fire first, also when
+            # the clock does not move: a ticket created behind the clock (a late line)
+            # has thresholds in the past that the clock's earlier advances never saw.
             self.advance(at)
         tid = event.ticket_id
         out = self.engine.apply(self.states.get(tid), event)

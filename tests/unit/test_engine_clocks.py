@@ -294,3 +294,19 @@ def test_alerts_and_observations_cannot_be_changed_after_they_are_made() -> None
     for value, field in ((alerts[0], "fired_at"), (observation, "kind"), (observation.dims, "priority")):
         with pytest.raises(AttributeError):
             setattr(value, field, None)
+
+
+def test_a_late_created_ticket_fires_its_past_thresholds_before_any_later_line_past_them() -> None:
+    # A ticket created behind the backtest clock: the next line of another ticket at the
+    # clock's own instant (not moving it) still fires what lies before it.
+    late = [
+        created("2026-11-16 09:00", ticket="A"),
+        ev("ticket.assigned", "2026-11-16 12:00", ticket="A", assignee="x"),
+        created("2026-11-16 09:00", "major", ticket="B"),  # 30 min response, 24x7
+    ]
+    same_instant = run([*late, ev("ticket.assigned", "2026-11-16 12:00", ticket="A", assignee="y")])
+    assert [s for s in signals(same_instant) if s[0] == "breached"] == [
+        ("breached", "response", None, "2026-11-16 09:30")
+    ]
+    own_response_first = run([*late, ev("ticket.responded", "2026-11-16 09:20", ticket="B")])
+    assert signals(own_response_first) == []  # nothing lies before 09:20 yet: the response meets
