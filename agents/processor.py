@@ -179,12 +179,6 @@ class TicketProcessor:
         """Apply one input message: dead-letter it, count it as a duplicate, or apply it."""
         now = self._clock()
         last = self.processed_offsets.get(partition)
-        if last is not None and offset <= last:
-            # Handled already in this assignment: read again by a catch-up or a gap fill
-            # before the stream got to it, or delivered again after a seek back. Applying
-            # it again would dead-letter an invalid message a second time.
-            self.metrics.duplicate()
-            return
         if last is not None and offset > last + 1:
             await self._fill_gap(topic, partition, last + 1, offset, now)
         try:
