@@ -447,18 +447,11 @@ class SlaEngine:
         instant like any other (so a pause at that same instant keeps them unfired).
         """
         for clock in state.clocks.values():
-            if clock.state == RUNNING:
-                while True:
-                    nx = clock.nx
-                    if nx is None:
-                        nx = self._next(clock)
-                    if not nx or not nx[4] < clock.acc:
-                        break
-                    self._fire(state, clock, nx[1], nx[2], nx[3], t, clock.acc, alerts)
-            elif clock.state == PAUSED:
-                for bit, kind, level, thr in self._thresholds(clock):
-                    if not clock.fired & bit and thr < clock.acc:
-                        self._fire(state, clock, bit, kind, level, t, clock.acc, alerts)
+            if clock.state == STOPPED:
+                continue
+            for bit, kind, level, thr in self._thresholds(clock):  # in threshold order
+                if not clock.fired & bit and thr < clock.acc:
+                    self._fire(state, clock, bit, kind, level, t, clock.acc, alerts)
 
     # ------------------------------------------------------------------ clocks
     def _catch_up(self, clock: Clock, t: float) -> None:
