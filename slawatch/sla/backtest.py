@@ -26,6 +26,10 @@ import orjson
 
 from slawatch.csv_mapping import CsvMappingError
 from slawatch.exceptions import InvalidEvent, SlawatchError
+
+# File handling is replay's (gzip, stdin, CSV sniffing and mapping): one reader of
+# exports for both commands (replay imports no Kafka client at module level).
+from slawatch.replay import detect_format, open_export, read_csv
 from slawatch.sla.alerts import KIND_BREACHED, Alert
 from slawatch.sla.engine import Observation, SlaEngine, TicketState
 from slawatch.sla.events import parse_event, parse_timestamp
@@ -309,10 +313,6 @@ def main(args: argparse.Namespace) -> int:
     def report(line_no: int | None, exc: InvalidEvent) -> None:
         print(f"line {line_no}: skipped: {exc.code}: {exc.message}", file=sys.stderr)
 
-    # File handling is replay's (gzip, stdin, CSV sniffing and mapping): one reader of
-    # exports for both commands. Imported here, as the CLI glue, not by the engine.
-    from slawatch.replay import detect_format, open_export
-
     path = Path(args.events)
     fmt = detect_format(path, getattr(args, "format", None))
     try:
@@ -360,8 +360,6 @@ def _feed_file(
     bt: Backtest, source: IO[bytes], fmt: str, name: str, report: Callable[[int | None, InvalidEvent], None]
 ) -> None:
     """Every line (JSON Lines) or row (CSV) of ``source`` into ``bt``, numbered from 1."""
-    from slawatch.replay import read_csv
-
     feed = bt.feed
     if fmt == "csv":
         try:
