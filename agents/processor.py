@@ -73,6 +73,9 @@ RangeRereader = Callable[[str, int, int, int], Awaitable[Sequence[RereadRecord]]
 GapFilled = Callable[[str, int, int, int], Awaitable[None]]
 """Told ``(topic, partition, start, end)`` once a gap's messages are applied (so the consumer may commit past it)."""
 
+LogStart = Callable[[str, int], Awaitable[int]]
+"""The first offset ``(topic, partition)`` still holds (the log start offset)."""
+
 
 @contextmanager
 def _cycle_collector_paused() -> Iterator[None]:
@@ -139,6 +142,7 @@ class TicketProcessor:
         clock: Callable[[], float] = time.time,
         reread: RangeRereader | None = None,
         on_gap_filled: GapFilled | None = None,
+        log_start: LogStart | None = None,
     ) -> None:
         self.engine = engine
         self.tickets = tickets
@@ -151,6 +155,7 @@ class TicketProcessor:
         self._clock = clock
         self._reread = reread
         self._on_gap_filled = on_gap_filled
+        self._log_start = log_start
         self._cache: dict[str, TicketSummary] = {}
         #: The summary pass a deferred rebuild left to fill_summaries: the table items
         #: still to read, the owned partitions then, how many tickets are left, and the
@@ -174,19 +179,53 @@ class TicketProcessor:
 
     # ------------------------------------------------------------------ input events
     async def on_event(
-        self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int
+        self,
+        value: bytes | None,
+        *,
+        key: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        committed: int | None = None,
     ) -> None:
-        """Apply one input message: dead-letter it, count it as a duplicate, or apply it."""
+        """Apply one input message: dead-letter it, count it as a duplicate, or apply it.
+
+        ``committed`` is the last offset of ``partition`` committed before this worker's
+        assignment (None: nothing committed), read for the first message since then.
+        """
         now = self._clock()
         last = self.processed_offsets.get(partition)
+        why = ""
+        if last is None:
+            last = committed
+            if last is None:
+                last = await self._before_log_start(topic, partition)
+                why = f"nothing was committed, yet the stream began at offset {offset}"
         if last is not None and offset > last + 1:
-            await self._fill_gap(topic, partition, last + 1, offset, now)
+            await self._fill_gap(topic, partition, last + 1, offset, now, why=why)
         try:
             await self._on_event(value, key=key, topic=topic, partition=partition, offset=offset, now=now)
         finally:
             self.processed_offsets[partition] = offset
             self.last_event_at = now
             self.metrics.event_processed(now)
+
+    async def _before_log_start(self, topic: str, partition: int) -> int | None:
+        """The offset before the first one ``partition`` holds, or None when unknown.
+
+        With nothing committed, a partition's input starts at the log start (the group
+        reads from the earliest offset). faust-streaming 0.15 was seen handing a worker
+        that had just taken over such a partition only what arrived after the take-over
+        (the dead worker had committed nothing there yet): the messages before were never
+        delivered, and without a committed offset to compare with, nothing revealed it.
+        """
+        if self._log_start is None:
+            return None
+        try:
+            return await self._log_start(topic, partition) - 1
+        except Exception:
+            log.warning("input partition %d: reading its log start offset failed", partition, exc_info=True)
+            return None
 
     async def catch_up(self, topic: str, partition: int, start: int, end: int) -> None:
         """Apply input offsets ``start <= offset < end`` of ``partition`` the stream never handed over.

@@ -127,6 +127,18 @@ class RangeReader:
                 raise
         return {tp.partition: int(offset) for tp, offset in ends.items()}
 
+    async def log_start(self, topic: str, partition: int) -> int:
+        """The first offset ``topic[partition]`` still holds (0 until retention deletes)."""
+        tp = TopicPartition(topic, partition)
+        async with self._lock:
+            try:
+                consumer = await self._ensure_consumer()
+                starts = await asyncio.wait_for(consumer.beginning_offsets([tp]), self.timeout)
+            except BaseException:
+                await self.close()
+                raise
+        return int(starts[tp])
+
     async def close(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from slawatch.settings import Settings
 from slawatch.streams.clients import make_producer
@@ -65,3 +67,24 @@ def test_offsets_holding_transaction_markers_read_as_nothing(
     got = asyncio.run(read())
     # offsets 2, 5 and 8 are the markers: a gap of one offset each, and no message there
     assert got == [(0, b"0.0"), (1, b"0.1"), (3, b"1.0"), (4, b"1.1"), (6, b"2.0"), (7, b"2.1")]
+
+
+def test_the_log_start_is_the_first_offset_the_partition_still_holds(
+    test_settings: Settings, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory("start", partitions=1)
+    _fill(test_settings, topic, 10)
+
+    async def starts() -> tuple[int, int]:
+        reader = RangeReader(test_settings, timeout=20)
+        admin = AIOKafkaAdminClient(bootstrap_servers=list(test_settings.bootstrap_servers))
+        await admin.start()
+        try:
+            before = await reader.log_start(topic, 0)
+            await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(6)})  # what retention would do
+            return before, await reader.log_start(topic, 0)
+        finally:
+            await admin.close()
+            await reader.close()
+
+    assert asyncio.run(starts()) == (0, 6)

@@ -30,11 +30,13 @@ from slawatch.streams.range_reader import RereadRecord
 
 
 class Harness:
-    def __init__(self, now: float, *, log: dict[int, RereadRecord] | None = None) -> None:
+    def __init__(self, now: float, *, log: dict[int, RereadRecord] | None = None, log_start: int | None = None) -> None:
         """``log``: what the broker holds by offset, for gaps the processor re-reads
-        (None: no re-reader, as when the worker cannot reach the broker)."""
+        (None: no re-reader, as when the worker cannot reach the broker); ``log_start``:
+        the partition's first offset, as the broker tells it (None: not asked)."""
         self.now = now
         self.log = log
+        self.first_offset = log_start
         self.rereads: list[tuple[int, int]] = []
         self.filled: list[tuple[int, int]] = []
         self.order: list[str] = []
@@ -51,8 +53,13 @@ class Harness:
             metrics=build_metrics(self.registry, bounds), bounds=bounds,
             publish_alerts=self._publish, dead_letter=self._dead_letter, clock=lambda: self.now,
             reread=self._reread if log is not None else None, on_gap_filled=self._filled,
+            log_start=self._log_start if log_start is not None else None,
         )  # fmt: skip
         self.offset = 0
+
+    async def _log_start(self, topic: str, partition: int) -> int:
+        assert self.first_offset is not None
+        return self.first_offset
 
     async def _reread(self, topic: str, partition: int, start: int, end: int) -> list[RereadRecord]:
         assert self.log is not None
@@ -72,12 +79,20 @@ class Harness:
     def add(self, incs: Increments) -> None:
         self.window_adds.append(incs)
 
-    def event(self, value: bytes | dict[str, Any] | None, partition: int = 3, key: bytes | None = None) -> None:
+    def event(
+        self,
+        value: bytes | dict[str, Any] | None,
+        partition: int = 3,
+        key: bytes | None = None,
+        committed: int | None = None,
+    ) -> None:
         raw = orjson.dumps(value) if isinstance(value, dict) else value
         if key is None and isinstance(value, dict):
             key = str(value.get("ticket_id", "")).encode()
         self.offset += 1
-        asyncio.run(self.proc.on_event(raw, key=key, topic="in", partition=partition, offset=self.offset))
+        asyncio.run(
+            self.proc.on_event(raw, key=key, topic="in", partition=partition, offset=self.offset, committed=committed)
+        )
 
     def tick(self, ticket: str, now: float, partition: int = 3) -> None:
         asyncio.run(self.proc.on_tick(encode_tick(Tick((ticket,), now)), partition=partition))
@@ -378,6 +393,53 @@ def test_offsets_the_stream_jumps_over_are_read_again_and_applied_before_the_nex
     assert h.sample("slawatch_input_messages_reread_total") == 2
     assert h.sample("slawatch_input_offsets_unrecovered_total") == 0
     assert h.proc.processed_offsets[3] == 5
+
+
+def test_a_taken_over_partition_with_nothing_committed_is_applied_from_its_log_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Seen in the take-over integration test: the dead worker had committed nothing on a
+    # partition, and the survivor's stream began at the messages sent after the take-over.
+    first = created("2026-11-16 10:00", ticket="T1")
+    response = ev("ticket.responded", "2026-11-16 10:05", ticket="T1")
+    h = Harness(ts("2026-11-16 10:00"), log={2: _record(2, first), 3: _record(3, response)}, log_start=2)
+    h.offset = 7
+    with caplog.at_level("WARNING"):
+        h.event(ev("ticket.resolved", "2026-11-16 10:30", ticket="T1"))  # offset 8, the first delivered
+    assert h.rereads == [(2, 8)]
+    [state] = h.proc.owned_states()
+    assert state.status == "resolved" and state.created_at == ts("2026-11-16 10:00")
+    assert not [a for a in h.alerts if a.metric == "response"]  # the response (re-read) met the deadline
+    assert "nothing was committed, yet the stream began at offset 8" in caplog.text
+    assert h.sample("slawatch_input_offsets_skipped_total") == 6
+
+
+def test_a_partition_whose_stream_begins_at_its_log_start_reads_nothing_again() -> None:
+    h = Harness(ts("2026-11-16 10:00"), log={}, log_start=1)
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
+    h.event(created("2026-11-16 10:00", ticket="T2"))
+    assert h.rereads == [] and h.sample("slawatch_input_offsets_skipped_total") == 0
+
+
+def test_the_first_message_after_an_assignment_follows_the_committed_offset() -> None:
+    second = created("2026-11-16 10:00", ticket="T2")
+    h = Harness(ts("2026-11-16 10:00"), log={5: _record(5, second)}, log_start=0)
+    h.offset = 5
+    h.event(created("2026-11-16 10:00", ticket="T3"), committed=4)  # offset 6; offset 5 never came
+    assert h.rereads == [(5, 6)] and set(h.tickets) == {"T2", "T3"}
+
+
+def test_an_unknown_log_start_leaves_the_first_message_unchecked(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(ts("2026-11-16 10:00"), log={}, log_start=0)
+
+    async def unreachable(topic: str, partition: int) -> int:
+        raise TimeoutError("broker gone")
+
+    h.proc._log_start = unreachable
+    h.offset = 4
+    with caplog.at_level("WARNING"):
+        h.event(created("2026-11-16 10:00", ticket="T1"))
+    assert "T1" in h.tickets and h.rereads == [] and "log start offset" in caplog.text
 
 
 def test_a_gap_that_cannot_be_read_again_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
