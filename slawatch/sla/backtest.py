@@ -46,6 +46,9 @@ class BacktestSummary:
     applied: int = 0
     duplicates: int = 0
     held: int = 0
+    #: Events applied behind the event-time clock: their ticket's time (the event's, or
+    #: the ticket's latest if later) was before an earlier line of another ticket.
+    behind_clock: int = 0
     invalid: int = 0
     invalid_by_code: Counter[str] = field(default_factory=Counter)
     alerts_by_kind: Counter[str] = field(default_factory=Counter)
@@ -84,6 +87,7 @@ class BacktestSummary:
             "applied": self.applied,
             "duplicates": self.duplicates,
             "held_before_created": self.held,
+            "behind_clock": self.behind_clock,
             "invalid": self.invalid,
             "invalid_by_code": dict(self.invalid_by_code),
             "tickets_created": self.tickets_created,
@@ -218,11 +222,15 @@ class Backtest:
             # has thresholds in the past that the clock's earlier advances never saw.
             self.advance(at)
         tid = event.ticket_id
-        out = self.engine.apply(self.states.get(tid), event)
+        prior = self.states.get(tid)
+        out = self.engine.apply(prior, event)
         st = self.states[tid] = out.state
         if out.duplicate:
             summary.duplicates += 1
             return
+        clock = self.clock
+        if clock is not None and at < clock and (prior is None or prior.last_at is None or prior.last_at < clock):
+            summary.behind_clock += 1
         if out.held:
             summary.held += 1
         else:
@@ -291,6 +299,46 @@ def run_backtest(
     return collected, bt.finish(until)
 
 
+class _Collector:
+    """Takes :func:`_feed_file`'s lines, and the rows it rejects, in place of a :class:`Backtest`."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, bytes | InvalidEvent]] = []
+
+    def feed(self, raw: bytes, line_no: int | None, _report: object = None) -> None:
+        self.lines.append((line_no or 0, raw))
+
+    def reject(self, exc: InvalidEvent, line_no: int | None, _report: object = None) -> None:
+        self.lines.append((line_no or 0, exc))
+
+
+def ticket_time_order(lines: Iterable[tuple[int, bytes | InvalidEvent]]) -> list[tuple[int, bytes | InvalidEvent]]:
+    """``lines`` in the order a live worker catching up on them as a backlog applies them.
+
+    The key of a line is its ticket's time so far: the latest ``occurred_at`` of that
+    line and the ticket's earlier lines. A stable sort on it keeps each ticket's own
+    lines in file order (an out-of-order event is still applied at its ticket's latest
+    time, as live) and interleaves the tickets by time, so the event-time clock never
+    passes a ticket's threshold before that ticket's own earlier-stamped lines are read.
+    A line that is not a valid event keeps the key of the line before it.
+    """
+    keyed: list[tuple[float, int, bytes | InvalidEvent]] = []
+    latest: dict[str, float] = {}
+    key = float("-inf")
+    for line_no, item in lines:
+        if not isinstance(item, InvalidEvent):
+            try:
+                event = parse_event(item)
+            except InvalidEvent:
+                pass
+            else:
+                key = max(event.at, latest.get(event.ticket_id, event.at))
+                latest[event.ticket_id] = key
+        keyed.append((key, line_no, item))
+    keyed.sort(key=lambda entry: entry[0])  # stable: file order within a key
+    return [(line_no, item) for _, line_no, item in keyed]
+
+
 def main(args: argparse.Namespace) -> int:
     """``slawatch backtest EVENTS [--format jsonl|csv] [--policy] [--until] [--output] [--summary]``.
 
@@ -333,7 +381,7 @@ def main(args: argparse.Namespace) -> int:
             retention = int(retention) if float(retention).is_integer() else retention
             bt = Backtest(policy, write, retention_seconds=retention)
             try:
-                _feed_file(bt, source, fmt, args.events, report)
+                _feed_file(bt, source, fmt, args.events, report, by_ticket_time=getattr(args, "sort", False))
             except (OSError, EOFError) as exc:  # e.g. a truncated or not-really-gzip file
                 raise SlawatchError(f"{args.events}: cannot read ({exc})") from None
             summary = bt.finish(until)
@@ -353,13 +401,40 @@ def main(args: argparse.Namespace) -> int:
         print(text, file=sys.stderr)
     for warning in summary.calendar_warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if summary.behind_clock:
+        print(
+            f"warning: {summary.behind_clock} event(s) lay behind the event-time clock (the file is not "
+            f"in occurred_at order across tickets), so thresholds of their tickets may have fired before "
+            f"the tickets' own later lines were read; --sort replays each ticket's lines in time order "
+            f"as the live worker applies a backlog (docs/sla-semantics.md)",
+            file=sys.stderr,
+        )
     return 0
 
 
 def _feed_file(
-    bt: Backtest, source: IO[bytes], fmt: str, name: str, report: Callable[[int | None, InvalidEvent], None]
+    bt: Backtest,
+    source: IO[bytes],
+    fmt: str,
+    name: str,
+    report: Callable[[int | None, InvalidEvent], None],
+    *,
+    by_ticket_time: bool = False,
 ) -> None:
-    """Every line (JSON Lines) or row (CSV) of ``source`` into ``bt``, numbered from 1."""
+    """Every line (JSON Lines) or row (CSV) of ``source`` into ``bt``, numbered from 1.
+
+    ``by_ticket_time`` (``--sort``): read the whole file first and feed it in the order
+    of :func:`ticket_time_order` instead of file order.
+    """
+    if by_ticket_time:
+        collected = _Collector()
+        _feed_file(collected, source, fmt, name, report)  # type: ignore[arg-type]  # feed/reject only
+        for line_no, item in ticket_time_order(collected.lines):
+            if isinstance(item, InvalidEvent):
+                bt.reject(item, line_no, report)
+            else:
+                bt.feed(item, line_no, report)
+        return
     feed = bt.feed
     if fmt == "csv":
         try:

@@ -177,3 +177,64 @@ def test_a_file_that_is_not_gzip_is_a_clear_error(tmp_path: Path, capsys: pytest
     (tmp_path / "e.jsonl.gz").write_bytes(b'{"not": "gzip"}\n')
     assert main(["backtest", str(tmp_path / "e.jsonl.gz"), "--quiet"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def _partition_by_partition() -> list[object]:
+    """An export listing one partition after another: A's 10:50 response (1 h target,
+    10:48 warning) comes after B's 11:30 creation, which moves the event-time clock."""
+    return [
+        created("2026-11-16 10:00", "urgent", ticket="A"),
+        created("2026-11-16 11:30", ticket="B"),
+        ev("ticket.responded", "2026-11-16 10:50", ticket="A"),
+        ev("ticket.resolved", "2026-11-16 12:00", ticket="A"),
+        ev("ticket.resolved", "2026-11-16 12:00", ticket="B"),
+    ]
+
+
+def test_a_file_out_of_time_order_across_tickets_is_reported_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = write_events(tmp_path / "e.jsonl", _partition_by_partition())
+    out, summary = tmp_path / "a.jsonl", tmp_path / "s.json"
+    assert main(["backtest", str(events), "-o", str(out), "--summary", str(summary)]) == 0
+    # The clock passed A's 11:00 deadline before A's 10:50 response was read.
+    assert [a["kind"] for a in read_alerts(out)] == ["sla.warning", "sla.breached", "sla.escalated"]
+    assert json.loads(summary.read_text())["behind_clock"] == 1
+    assert "1 event(s) lay behind the event-time clock" in capsys.readouterr().err
+
+
+def test_sort_replays_each_tickets_lines_in_time_order_as_the_live_worker_applies_a_backlog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = write_events(tmp_path / "e.jsonl", _partition_by_partition())
+    out, summary = tmp_path / "a.jsonl", tmp_path / "s.json"
+    assert main(["backtest", str(events), "--sort", "-o", str(out), "--summary", str(summary)]) == 0
+    # Only the warning: A's response at 10:50 stopped the clock before the 11:00 deadline.
+    assert [(a["ticket_id"], a["kind"], a["fired_at"]) for a in read_alerts(out)] == [
+        ("A", "sla.warning", "2026-11-16T10:48:00+08:00")
+    ]
+    assert json.loads(summary.read_text())["behind_clock"] == 0
+    assert "behind the event-time clock" not in capsys.readouterr().err
+
+
+def test_sort_keeps_a_tickets_own_line_order_and_reports_invalid_lines_by_their_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = write_events(
+        tmp_path / "e.jsonl",
+        [
+            created("2026-11-16 10:00", "major", ticket="A"),
+            ev("ticket.responded", "2026-11-16 10:40", ticket="A"),  # late: 10:30 deadline
+            "{not json",
+            ev("ticket.assigned", "2026-11-16 10:05", ticket="A", assignee="li"),  # stamped before the response
+        ],
+    )
+    out, summary = tmp_path / "a.jsonl", tmp_path / "s.json"
+    main(["backtest", str(events), "--sort", "-o", str(out), "--summary", str(summary)])
+    # Applied in file order at the ticket's latest time (10:40), as live: the response still breached.
+    assert [(a["kind"], a["metric"]) for a in read_alerts(out)] == [
+        ("sla.warning", "response"), ("sla.breached", "response"), ("sla.escalated", "response"),
+    ]  # fmt: skip
+    doc = json.loads(summary.read_text())
+    assert (doc["applied"], doc["invalid"]) == (3, 1)
+    assert "line 3: skipped: invalid_json" in capsys.readouterr().err
