@@ -117,6 +117,11 @@ class TicketSummary:
     #: The instant ``engine.expired`` measures retention from (done or last seen).
     since: float | None
 
+    @property
+    def awaiting_since(self) -> float | None:
+        """As :attr:`TicketState.awaiting_since` (``since`` is the last event then)."""
+        return self.since if self.created_at is None else None
+
 
 class TicketProcessor:
     """Applies input events and ticks to the ticket table; one per worker process.

@@ -97,6 +97,7 @@ METRIC_LABELS: dict[str, frozenset[str]] = {
     "slawatch_open_tickets_by_age": _PD | {"age"},
     "slawatch_tickets_at_risk": _PD | {"metric"},
     "slawatch_followups_due": frozenset({"kind", "state"}),
+    "slawatch_tickets_awaiting_creation": frozenset({"waiting"}),
     "slawatch_last_event_processed_timestamp_seconds": frozenset(),
     "slawatch_owned_partitions": frozenset(),
     "slawatch_deadline_index_size": frozenset(),

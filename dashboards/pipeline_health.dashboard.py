@@ -260,6 +260,18 @@ panels = [
         6,
         8,
     ),
+    sized(
+        timeseries(
+            "Tickets awaiting ticket.created 待创建",
+            [("sum by (waiting) (slawatch_tickets_awaiting_creation)", "waiting {{waiting}}")],
+            description="Tickets known only from events held until their ticket.created arrives (no SLA"
+            " clock runs for them yet), by time since their latest event. gt_1h above 0: an upstream"
+            " system has probably lost creations (alert SlawatchTicketsAwaitingCreation).",
+            stacked=True,
+        ),
+        12,
+        8,
+    ),
 ]
 
 dashboard = make_dashboard(

@@ -68,8 +68,10 @@ class StateLike(Protocol):
     """``slawatch.sla.engine.TicketState`` as the scrape-time gauges read it.
 
     ``at_risk_metrics``: the metrics (``response``/``resolution``/``complaint``) warned
-    but not breached whose clock runs. Due follow-ups depend on the wall clock, so they
-    come from the engine's ``followups(state, now)``, not from the state.
+    but not breached whose clock runs. ``awaiting_since``: for a ticket known only from
+    events held until its ``ticket.created`` arrives, the latest ``occurred_at`` among
+    them (None once created). Due follow-ups depend on the wall clock, so they come
+    from the engine's ``followups(state, now)``, not from the state.
     """
 
     @property
@@ -80,6 +82,8 @@ class StateLike(Protocol):
     def created_at(self) -> float | None: ...
     @property
     def at_risk_metrics(self) -> Iterable[str]: ...
+    @property
+    def awaiting_since(self) -> float | None: ...
 
 
 class CalendarLike(Protocol):

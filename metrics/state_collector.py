@@ -1,6 +1,6 @@
 """Gauges over ticket state, computed when Prometheus scrapes.
 
-Backlog, age, at-risk and due follow-ups are functions of the current state table and
+Backlog, age, at-risk, tickets awaiting their creation and due follow-ups are functions of the current state table and
 of the wall clock, not of events: a ticket ages while nothing happens to it. Keeping
 them up to date with ``Gauge.inc``/``dec`` on every event would drift after a
 rebalance, a restart or a missed transition; recomputing them from the states at
@@ -57,6 +57,9 @@ _OWNER = ("priority", "department")
 # age_band as a bisect: band i holds ages in [_UPPERS[i-1], _UPPERS[i]).
 _UPPERS = tuple(upper for upper, _ in AGE_BANDS[:-1])
 _BAND_LABELS = tuple(label for _, label in AGE_BANDS)
+#: ``waiting`` label of ``slawatch_tickets_awaiting_creation``: since the ticket's latest
+#: held event (an upstream that sends a creation late is normal for minutes, not hours).
+AWAITING_LABELS = ("lt_1h", "gt_1h")
 
 
 def age_band(age_seconds: float) -> str:
@@ -68,7 +71,7 @@ def age_band(age_seconds: float) -> str:
 
 
 class StateCollector(Collector, Generic[S]):
-    """Yields the four state gauges from ``states()`` at each scrape.
+    """Yields the five state gauges from ``states()`` at each scrape.
 
     ``states`` must return a snapshot that may be iterated from the scrape thread (for
     example ``list(table.values())`` taken on the event loop, or a copy): the
@@ -127,6 +130,7 @@ class StateCollector(Collector, Generic[S]):
         by_age: Tally[tuple[str, ...]] = Tally()
         at_risk: Tally[tuple[str, ...]] = Tally()
         followups: Tally[tuple[str, ...]] = Tally()
+        awaiting: Tally[tuple[str, ...]] = Tally()
         now = self._now()
         b = self._bounds
         # One pass over every owned ticket per scrape, so the loop only counts raw
@@ -142,7 +146,11 @@ class StateCollector(Collector, Generic[S]):
             # (its ticket.created not seen yet) is not in the backlog.
             status = state.status
             created = state.created_at
-            if created is not None and status not in ("resolved", "closed"):
+            if created is None:
+                since = state.awaiting_since
+                if since is not None:
+                    awaiting[(AWAITING_LABELS[now - since >= HOUR],)] += 1
+            elif status not in ("resolved", "closed"):
                 key = (dims.priority, dims.department, status, bisect_right(uppers, now - created))
                 raw_open[key] = raw_open.get(key, 0) + 1
             for metric in state.at_risk_metrics:
@@ -157,7 +165,7 @@ class StateCollector(Collector, Generic[S]):
             by_age[(_BAND_LABELS[min(band, len(_BAND_LABELS) - 1)], *owner)] += n
         for (priority, department, metric), n in raw_risk.items():
             at_risk[bound(metric, METRICS), b.priority(priority), b.department(department)] += n
-        return (open_tickets, by_age, at_risk, followups)
+        return (open_tickets, by_age, at_risk, followups, awaiting)
 
     @staticmethod
     def _families() -> list[GaugeMetricFamily]:
@@ -181,6 +189,12 @@ class StateCollector(Collector, Generic[S]):
                 "slawatch_followups_due",
                 "Follow-ups (survey, visit) due or overdue and not done.",
                 labels=("kind", "state"),
+            ),
+            GaugeMetricFamily(
+                "slawatch_tickets_awaiting_creation",
+                "Tickets known only from events held until their ticket.created arrives, by wall-clock "
+                "time since the latest of those events.",
+                labels=("waiting",),
             ),
         ]
 

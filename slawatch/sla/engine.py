@@ -180,6 +180,11 @@ class TicketState:
         ]
 
     @property
+    def awaiting_since(self) -> float | None:
+        """Latest event time of a ticket whose ``ticket.created`` has not come (else None)."""
+        return self.last_at if self.created_at is None else None
+
+    @property
     def at_risk(self) -> bool:
         return bool(self.at_risk_metrics)
 

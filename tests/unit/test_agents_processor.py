@@ -507,3 +507,16 @@ def test_a_range_asked_for_again_and_again_counts_each_offset_once() -> None:
     asyncio.run(h.proc.catch_up("in", 3, 2, 6))  # more input arrived meanwhile
     assert h.sample("slawatch_input_offsets_skipped_total") == 4
     assert h.sample("slawatch_input_offsets_unrecovered_total") == 4
+
+
+def test_a_ticket_whose_creation_has_not_come_is_counted_as_awaiting_it() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.proc.rebuild({3})
+    h.proc.metrics.register_state_source(h.proc.state_snapshot, lambda: h.now, h.proc.followups)
+    h.event(ev("ticket.responded", "2026-11-16 09:50", ticket="T9"))  # its ticket.created is late
+    assert h.sample("slawatch_tickets_awaiting_creation", waiting="lt_1h") == 1
+    h.now = ts("2026-11-16 11:00")
+    assert h.sample("slawatch_tickets_awaiting_creation", waiting="gt_1h") == 1
+    h.event(created("2026-11-16 09:45", ticket="T9"))
+    assert h.sample("slawatch_tickets_awaiting_creation", waiting="gt_1h") == 0
+    assert h.sample("slawatch_open_tickets", status="open", priority="normal", department="repair") == 1

@@ -89,6 +89,7 @@ class FakeState:
     at_risk_metrics: tuple[str, ...] = ()
     followups_due: tuple[tuple[str, str], ...] = ()  # what fake_followups answers
     ticket_id: str = "20261122007"
+    awaiting_since: float | None = None
 
 
 def fake_followups(state: FakeState, now: float) -> Iterable[tuple[str, str]]:
@@ -181,6 +182,7 @@ def exercise_everything(metrics: SlaMetrics) -> None:
     states = [
         FakeState(status="in_progress", created_at=NOW - 7200, at_risk_metrics=("response",)),
         FakeState(status="resolved", followups_due=(("survey", "due"),)),
+        FakeState(created_at=None, awaiting_since=NOW - 60),
     ]
     metrics.register_state_source(lambda: states, lambda: NOW, fake_followups)
 
@@ -535,6 +537,23 @@ def test_state_gauges_at_scrape_time(registry: CollectorRegistry, metrics: SlaMe
     assert value(registry, age, age="lt_1h", **OWNER) is None
     assert value(registry, age, age="1h_4h", priority="urgent", department="other") == 1
     assert value(registry, age, age="4h_1d", **OWNER) == 1
+
+
+def test_tickets_awaiting_their_creation_are_counted_by_time_since_their_latest_event(
+    registry: CollectorRegistry, metrics: SlaMetrics
+) -> None:
+    states = [
+        FakeState(created_at=None, awaiting_since=NOW - 300),
+        FakeState(created_at=None, awaiting_since=NOW - 2 * 3600),
+        FakeState(created_at=None, awaiting_since=NOW - 5 * 3600),
+        FakeState(created_at=NOW - 60),  # created: in the backlog, not awaiting
+    ]
+    clock = [NOW]
+    metrics.register_state_source(lambda: states, lambda: clock[0])
+    name = "slawatch_tickets_awaiting_creation"
+    assert (value(registry, name, waiting="lt_1h"), value(registry, name, waiting="gt_1h")) == (1, 2)
+    clock[0] = NOW + 3600  # no creation came: the first one is overdue too
+    assert (value(registry, name, waiting="lt_1h"), value(registry, name, waiting="gt_1h")) == (None, 3)
 
 
 class _FreshDims:
