@@ -130,7 +130,9 @@ class StateCollector(Collector, Generic[S]):
         by_age: Tally[tuple[str, ...]] = Tally()
         at_risk: Tally[tuple[str, ...]] = Tally()
         followups: Tally[tuple[str, ...]] = Tally()
-        awaiting: Tally[tuple[str, ...]] = Tally()
+        # Both series always, 0 when none: "> 0" then has a series to compare, and an
+        # empty result means "not exported", as for slawatch_calendar_year_missing.
+        awaiting: Tally[tuple[str, ...]] = Tally({(label,): 0 for label in AWAITING_LABELS})
         now = self._now()
         b = self._bounds
         # One pass over every owned ticket per scrape, so the loop only counts raw
