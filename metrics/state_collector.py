@@ -1,7 +1,8 @@
 """Gauges over ticket state, computed when Prometheus scrapes.
 
-Backlog, age, at-risk, tickets awaiting their creation and due follow-ups are functions of the current state table and
-of the wall clock, not of events: a ticket ages while nothing happens to it. Keeping
+Backlog, age, at-risk, tickets awaiting their creation and due follow-ups are
+functions of the current state table and of the wall clock, not of events: a ticket
+ages while nothing happens to it. Keeping
 them up to date with ``Gauge.inc``/``dec`` on every event would drift after a
 rebalance, a restart or a missed transition; recomputing them from the states at
 scrape time cannot (client_python's "custom collector" pattern). The cost is one pass
