@@ -118,26 +118,23 @@ class RangeReader:
         tps = [TopicPartition(topic, p) for p in partitions]
         if not tps:
             return {}
-        async with self._lock:
-            try:
-                consumer = await self._ensure_consumer()
-                ends = await asyncio.wait_for(consumer.end_offsets(tps), self.timeout)
-            except BaseException:
-                await self.close()
-                raise
-        return {tp.partition: int(offset) for tp, offset in ends.items()}
+        return await self._offsets(tps, end=True)
 
     async def log_start(self, topic: str, partition: int) -> int:
         """The first offset ``topic[partition]`` still holds (0 until retention deletes)."""
-        tp = TopicPartition(topic, partition)
+        return (await self._offsets([TopicPartition(topic, partition)], end=False))[partition]
+
+    async def _offsets(self, tps: list[TopicPartition], *, end: bool) -> dict[int, int]:
+        """The log end (``end``) or start offsets of ``tps`` (one topic), by partition."""
         async with self._lock:
             try:
                 consumer = await self._ensure_consumer()
-                starts = await asyncio.wait_for(consumer.beginning_offsets([tp]), self.timeout)
+                ask = consumer.end_offsets if end else consumer.beginning_offsets
+                offsets = await asyncio.wait_for(ask(tps), self.timeout)
             except BaseException:
                 await self.close()
                 raise
-        return int(starts[tp])
+        return {tp.partition: int(offset) for tp, offset in offsets.items()}
 
     async def close(self) -> None:
         consumer, self._consumer = self._consumer, None
