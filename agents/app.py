@@ -259,6 +259,7 @@ def create_worker(
         engine=engine, tickets=tickets, index=index, windows=windows, metrics=metrics,
         bounds=bounds, publish_alerts=publish_alerts, dead_letter=dead_letter, clock=clock,
         reread=range_reader.read, on_gap_filled=gap_filled, log_start=range_reader.log_start,
+        last_committed=lambda partition: last_committed(worker.events_tp(partition)),
     )  # fmt: skip
 
     worker: SlaWorker  # bound below; the closures read it at run time
@@ -318,12 +319,9 @@ def create_worker(
                     )
                 ticks_done[message.partition] = message.offset
             else:
-                # The first message since the assignment should follow the committed
-                # offset (or the log start), so a jump from there is a gap as well.
-                first = message.partition not in processor.processed_offsets
                 await processor.on_event(
-                    event.value, key=event.key, topic=message.topic, partition=message.partition,
-                    offset=message.offset, committed=last_committed(message.tp) if first else None,
+                    event.value, key=event.key, topic=message.topic,
+                    partition=message.partition, offset=message.offset,
                 )  # fmt: skip
 
     @tickets.on_recover

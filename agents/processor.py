@@ -76,6 +76,9 @@ GapFilled = Callable[[str, int, int, int], Awaitable[None]]
 LogStart = Callable[[str, int], Awaitable[int]]
 """The first offset ``(topic, partition)`` still holds (the log start offset)."""
 
+LastCommitted = Callable[[int], int | None]
+"""The last input offset of ``partition`` committed before this worker's assignment (None: nothing)."""
+
 
 @contextmanager
 def _cycle_collector_paused() -> Iterator[None]:
@@ -148,6 +151,7 @@ class TicketProcessor:
         reread: RangeRereader | None = None,
         on_gap_filled: GapFilled | None = None,
         log_start: LogStart | None = None,
+        last_committed: LastCommitted | None = None,
     ) -> None:
         self.engine = engine
         self.tickets = tickets
@@ -161,6 +165,7 @@ class TicketProcessor:
         self._reread = reread
         self._on_gap_filled = on_gap_filled
         self._log_start = log_start
+        self._last_committed = last_committed
         self._cache: dict[str, TicketSummary] = {}
         #: The summary pass a deferred rebuild left to fill_summaries: the table items
         #: still to read, the owned partitions then, how many tickets are left, and the
@@ -184,25 +189,18 @@ class TicketProcessor:
 
     # ------------------------------------------------------------------ input events
     async def on_event(
-        self,
-        value: bytes | None,
-        *,
-        key: bytes | None,
-        topic: str,
-        partition: int,
-        offset: int,
-        committed: int | None = None,
+        self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int
     ) -> None:
         """Apply one input message: dead-letter it, count it as a duplicate, or apply it.
 
-        ``committed`` is the last offset of ``partition`` committed before this worker's
-        assignment (None: nothing committed), read for the first message since then.
+        The first message since the assignment should follow the committed offset (or,
+        with nothing committed, the log start), so a jump from there is a gap as well.
         """
         now = self._clock()
         last = self.processed_offsets.get(partition)
         why = ""
         if last is None:
-            last = committed
+            last = self._last_committed(partition) if self._last_committed is not None else None
             if last is None:
                 last = await self._before_log_start(topic, partition)
                 why = f"nothing was committed, yet the stream began at offset {offset}"

@@ -37,6 +37,8 @@ class Harness:
         self.now = now
         self.log = log
         self.first_offset = log_start
+        #: The committed offset per partition the processor asks for (none by default).
+        self.committed: dict[int, int] = {}
         self.rereads: list[tuple[int, int]] = []
         self.filled: list[tuple[int, int]] = []
         self.order: list[str] = []
@@ -54,6 +56,7 @@ class Harness:
             publish_alerts=self._publish, dead_letter=self._dead_letter, clock=lambda: self.now,
             reread=self._reread if log is not None else None, on_gap_filled=self._filled,
             log_start=self._log_start if log_start is not None else None,
+            last_committed=self.committed.get,
         )  # fmt: skip
         self.offset = 0
 
@@ -79,20 +82,12 @@ class Harness:
     def add(self, incs: Increments) -> None:
         self.window_adds.append(incs)
 
-    def event(
-        self,
-        value: bytes | dict[str, Any] | None,
-        partition: int = 3,
-        key: bytes | None = None,
-        committed: int | None = None,
-    ) -> None:
+    def event(self, value: bytes | dict[str, Any] | None, partition: int = 3, key: bytes | None = None) -> None:
         raw = orjson.dumps(value) if isinstance(value, dict) else value
         if key is None and isinstance(value, dict):
             key = str(value.get("ticket_id", "")).encode()
         self.offset += 1
-        asyncio.run(
-            self.proc.on_event(raw, key=key, topic="in", partition=partition, offset=self.offset, committed=committed)
-        )
+        asyncio.run(self.proc.on_event(raw, key=key, topic="in", partition=partition, offset=self.offset))
 
     def tick(self, ticket: str, now: float, partition: int = 3) -> None:
         asyncio.run(self.proc.on_tick(encode_tick(Tick((ticket,), now)), partition=partition))
@@ -425,7 +420,8 @@ def test_the_first_message_after_an_assignment_follows_the_committed_offset() ->
     second = created("2026-11-16 10:00", ticket="T2")
     h = Harness(ts("2026-11-16 10:00"), log={5: _record(5, second)}, log_start=0)
     h.offset = 5
-    h.event(created("2026-11-16 10:00", ticket="T3"), committed=4)  # offset 6; offset 5 never came
+    h.committed[3] = 4
+    h.event(created("2026-11-16 10:00", ticket="T3"))  # offset 6; offset 5 never came
     assert h.rereads == [(5, 6)] and set(h.tickets) == {"T2", "T3"}
 
 
