@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -412,8 +412,19 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+class _LineSink(Protocol):
+    """What :func:`_feed_file` hands lines and rejected rows to: a :class:`Backtest`, or
+    a :class:`_Collector` that keeps them for ``--sort``."""
+
+    def feed(self, raw: bytes, line_no: int | None, report: Callable[[int | None, InvalidEvent], None], /) -> None: ...
+
+    def reject(
+        self, exc: InvalidEvent, line_no: int | None, report: Callable[[int | None, InvalidEvent], None], /
+    ) -> None: ...
+
+
 def _feed_file(
-    bt: Backtest,
+    bt: _LineSink,
     source: IO[bytes],
     fmt: str,
     name: str,
@@ -428,7 +439,7 @@ def _feed_file(
     """
     if by_ticket_time:
         collected = _Collector()
-        _feed_file(collected, source, fmt, name, report)  # type: ignore[arg-type]  # feed/reject only
+        _feed_file(collected, source, fmt, name, report)
         for line_no, item in ticket_time_order(collected.lines):
             if isinstance(item, InvalidEvent):
                 bt.reject(item, line_no, report)
