@@ -91,12 +91,13 @@ def run_worker(settings: Settings, **faust_options: Any) -> int:
     import faust  # heavy: imported only when a worker really starts
 
     from slawatch.agents.app import create_worker
-    from slawatch.streams.topics import ensure_topics
+    from slawatch.streams.topics import ensure_topics, follow_input_topic
 
     logging.basicConfig(level=settings.log_level.upper())
     check_settings(settings)
     policy = load_policy(settings.policy_file)
     warn_calendars(policy)
+    settings = follow_input_topic(settings)
     ensure_topics(settings)
     worker = create_worker(settings, policy, **faust_options)
     urls = worker_urls(settings)

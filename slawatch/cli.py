@@ -23,7 +23,9 @@ __all__ = ["build_parser", "main"]
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="settings file (YAML or TOML)")
     parser.add_argument("--broker", help="Kafka bootstrap servers (SLAWATCH_BROKER)")
-    parser.add_argument("--partitions", type=int, help="partitions of created topics")
+    parser.add_argument(
+        "--partitions", type=int, help="partitions of created topics (default: the existing input topic's, else 8)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +131,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "topics":
         from slawatch.streams import topics
 
-        topics.ensure_topics(_settings(args), verbose=True)
+        topics.ensure_topics(topics.follow_input_topic(_settings(args)), verbose=True)
         return 0
     if cmd == "worker":
         from slawatch.agents import worker

@@ -7,6 +7,10 @@ same agent and must have the same partition count, or a ticket's events and its 
 ticks land on different workers). So ``slawatch topics`` and every worker start create
 what is missing with ``settings.partitions`` partitions and refuse, with the fix, when
 an existing co-partitioned topic has another count.
+
+The input topic belongs to upstream: when it already exists and no partition count was
+configured, the worker follows it (:func:`follow_input_topic`), as Kafka Streams sizes
+its internal topics from their source topic.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from slawatch.exceptions import BrokerError
 from slawatch.settings import Settings
 from slawatch.streams.clients import make_admin
 
-__all__ = ["TopicReport", "copartitioned_topics", "ensure_topics", "topic_names"]
+__all__ = ["TopicReport", "copartitioned_topics", "ensure_topics", "follow_input_topic", "topic_names"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,35 @@ def _existing_partitions(admin: Any, names: Iterable[str]) -> dict[str, int]:
         if desc.get("error_code", 0) == 0:
             counts[desc.get("topic") or desc["name"]] = len(desc.get("partitions") or [])
     return counts
+
+
+def follow_input_topic(settings: Settings, *, timeout: float = 30.0) -> Settings:
+    """``settings`` with the input topic's partition count, when that topic exists and
+    no count was configured (file, environment or flag).
+
+    A topic upstream created first (or a cluster's auto-creation, one partition by
+    default) would otherwise stop the worker at start-up over a count it never chose.
+    A configured count is kept, and a mismatch is refused by :func:`ensure_topics`.
+    """
+    if "partitions" in settings.model_fields_set:
+        return settings
+    kafka_types = _kafka_types()
+    try:
+        admin = make_admin(settings, request_timeout_ms=int(timeout * 1000))
+    except kafka_types.KafkaError:
+        return settings  # ensure_topics reports the unreachable broker, with the fix
+    try:
+        count = _existing_partitions(admin, [settings.topic_events]).get(settings.topic_events)
+    finally:
+        admin.close()
+    if count is None or count == settings.partitions:
+        return settings
+    log.warning(
+        "input topic %s exists with %d partitions: using %d (no partition count was configured; "
+        "SLAWATCH_PARTITIONS or --partitions sets one)",
+        settings.topic_events, count, count,
+    )  # fmt: skip
+    return settings.model_copy(update={"partitions": count})
 
 
 def ensure_topics(

@@ -11,7 +11,7 @@ import pytest
 from slawatch.exceptions import BrokerError
 from slawatch.settings import Settings
 from slawatch.streams.clients import make_admin, make_consumer, make_producer
-from slawatch.streams.topics import ensure_topics, topic_names
+from slawatch.streams.topics import ensure_topics, follow_input_topic, topic_names
 
 
 def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
@@ -41,6 +41,30 @@ def test_a_worker_refuses_an_input_topic_with_another_partition_count(test_setti
     ensure_topics(test_settings.model_copy(update={"partitions": 2}), names=[test_settings.topic_events])
     with pytest.raises(BrokerError, match="SLAWATCH_PARTITIONS=2"):
         ensure_topics(test_settings.model_copy(update={"partitions": 4}))
+
+
+def unconfigured_partitions(settings: Settings) -> Settings:
+    """The same settings as if no partition count had been configured anywhere."""
+    values = settings.model_dump(exclude={"partitions"}, exclude_unset=True)
+    return Settings(**values)
+
+
+def test_a_worker_without_a_configured_count_follows_the_existing_input_topic(test_settings: Settings) -> None:
+    ensure_topics(test_settings.model_copy(update={"partitions": 3}), names=[test_settings.topic_events])
+    settings = follow_input_topic(unconfigured_partitions(test_settings))
+    assert settings.partitions == 3
+    reports = ensure_topics(settings)
+    assert {r.name: r.partitions for r in reports}[settings.topic_ticks] == 3
+
+
+def test_a_configured_partition_count_is_kept_when_the_input_topic_differs(test_settings: Settings) -> None:
+    ensure_topics(test_settings.model_copy(update={"partitions": 3}), names=[test_settings.topic_events])
+    assert follow_input_topic(test_settings).partitions == test_settings.partitions
+
+
+def test_without_an_input_topic_the_default_count_is_used(test_settings: Settings) -> None:
+    settings = unconfigured_partitions(test_settings)
+    assert follow_input_topic(settings).partitions == Settings.model_fields["partitions"].default
 
 
 def test_an_unreachable_broker_is_a_clear_error(test_settings: Settings) -> None:
