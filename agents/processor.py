@@ -181,6 +181,11 @@ class TicketProcessor:
         #: Per partition, the end (exclusive) of the skipped offsets already counted: the
         #: watchdog asks for an unreadable range again and again, each offset counts once.
         self._gaps_counted: dict[int, int] = {}
+        #: Per partition, the offsets ``[start, end)`` last applied from a re-read that the
+        #: stream has not handed over yet: a catch-up of a slow (not a stuck) partition
+        #: reads messages the stream delivers later after all, and those are skipped
+        #: rather than applied, counted or dead-lettered a second time.
+        self._reread_spans: dict[int, tuple[int, int]] = {}
         #: Wall-clock time of the last input message handled (for /sla/health).
         self.last_event_at: float | None = None
         #: Latest ``occurred_at`` this worker has applied (since it started): retention is
@@ -196,6 +201,14 @@ class TicketProcessor:
         The first message since the assignment should follow the committed offset (or,
         with nothing committed, the log start), so a jump from there is a gap as well.
         """
+        span = self._reread_spans.get(partition)
+        if span is not None and span[0] <= offset < span[1]:
+            if offset + 1 < span[1]:
+                self._reread_spans[partition] = (offset + 1, span[1])
+            else:
+                del self._reread_spans[partition]
+            log.debug("input partition %d: offset %d was applied from a re-read; skipped", partition, offset)
+            return
         now = self._clock()
         last = self.processed_offsets.get(partition)
         why = ""
@@ -289,6 +302,12 @@ class TicketProcessor:
                                  offset=record.offset, now=now)  # fmt: skip
             self.metrics.event_processed(now)
         self.metrics.input_messages_reread(len(records))
+        if records:
+            span = self._reread_spans.get(partition)
+            if span is not None and span[0] <= start <= span[1]:
+                self._reread_spans[partition] = (span[0], max(span[1], end))
+            else:
+                self._reread_spans[partition] = (start, end)
         if records and self._on_gap_filled is not None:
             await self._on_gap_filled(topic, partition, start, end)
         return True
@@ -598,6 +617,7 @@ class TicketProcessor:
         self._summary_owned = frozenset(owned)
         self.processed_offsets = {p: o for p, o in self.processed_offsets.items() if p in owned}
         self._gaps_counted = {p: o for p, o in self._gaps_counted.items() if p in owned}
+        self._reread_spans = {p: o for p, o in self._reread_spans.items() if p in owned}
         self.metrics.set_owned_partitions(len(owned))
         self.metrics.set_deadline_index_size(len(self.index))
         return len(entries)
@@ -669,6 +689,7 @@ class TicketProcessor:
         for p in gone:
             self.processed_offsets.pop(p, None)
             self._gaps_counted.pop(p, None)
+            self._reread_spans.pop(p, None)
         self.metrics.set_owned_partitions(len(self.index.partitions))
         self.metrics.set_deadline_index_size(len(self.index))
 

@@ -487,6 +487,47 @@ def test_a_catch_up_applies_the_requested_offsets_not_yet_applied() -> None:
     assert h.rereads == [(2, 4)]
 
 
+def test_messages_a_catch_up_applied_are_skipped_when_the_stream_hands_them_over_after_all() -> None:
+    # The watchdog took a slow partition for a stuck one: the stream delivers the
+    # re-read offsets later, and they must not count or dead-letter a second time.
+    second = created("2026-11-16 10:00", ticket="T2")
+    log = {2: _record(2, second), 3: RereadRecord(3, b"T9", b"{not json")}
+    h = Harness(ts("2026-11-16 10:00"), log=log)
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
+    asyncio.run(h.proc.catch_up("in", 3, 2, 4))
+    assert len(h.dlq) == 1 and set(h.tickets) == {"T1", "T2"}
+    h.offset = 1
+    h.event(second)  # offset 2, delivered after all
+    h.event(b"{not json", key=b"T9")  # offset 3
+    h.event(created("2026-11-16 10:00", ticket="T4"))  # offset 4: new input
+    assert len(h.dlq) == 1
+    assert h.sample("slawatch_events_duplicate_total") == 0
+    assert set(h.tickets) == {"T1", "T2", "T4"} and h.proc.processed_offsets[3] == 4
+
+
+def test_after_a_catch_up_a_stream_that_seeks_further_back_applies_as_before() -> None:
+    second = created("2026-11-16 10:00", ticket="T2")
+    h = Harness(ts("2026-11-16 10:00"), log={3: _record(3, second)})
+    third = created("2026-11-16 10:00", ticket="T3")
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
+    h.event(third)  # offset 2
+    asyncio.run(h.proc.catch_up("in", 3, 3, 4))
+    h.offset = 1  # seeks back to offset 2: not re-read, so applied (a duplicate by event id)
+    h.event(third)
+    assert h.sample("slawatch_events_duplicate_total") == 1
+
+
+def test_revoking_a_partition_forgets_what_was_re_read_there() -> None:
+    second = created("2026-11-16 10:00", ticket="T2")
+    h = Harness(ts("2026-11-16 10:00"), log={2: _record(2, second)})
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
+    asyncio.run(h.proc.catch_up("in", 3, 2, 3))
+    h.proc.revoke({3})
+    h.offset = 1  # assigned again: the stream restarts from the committed offset
+    h.event(second)
+    assert h.sample("slawatch_events_duplicate_total") == 1
+
+
 def test_a_catch_up_that_cannot_read_leaves_the_partition_where_it_was() -> None:
     h = Harness(ts("2026-11-16 10:00"))  # no re-reader
     h.event(created("2026-11-16 10:00", ticket="T1"))
