@@ -34,9 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from slawatch.settings import Settings
+from slawatch.settings import Settings, write_settings_file
 from slawatch.streams.clients import make_admin
 
 __all__ = [
@@ -227,12 +225,8 @@ class Worker:
     def start(self) -> Worker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / f"{self.name}.yaml"
-        values = self.settings.model_dump(mode="json", exclude={"sasl_password"})
-        config.write_text(yaml.safe_dump(values), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+        env = write_settings_file(self.settings, config)
         env["PYTHONUNBUFFERED"] = "1"
-        if self.settings.sasl_password is not None:
-            env["SLAWATCH_SASL_PASSWORD"] = self.settings.sasl_password.get_secret_value()
         argv = [sys.executable, "-m", "slawatch.cli", "worker", "--config", str(config)]
         with self.log_path.open("ab") as log:
             log.write(f"\n===== start at {datetime.now().astimezone().isoformat()} =====\n".encode())

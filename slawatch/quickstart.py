@@ -12,7 +12,6 @@ commits), then the broker if this command started it.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -24,10 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import yaml
-
 from slawatch.agents.worker import worker_urls
-from slawatch.settings import Settings
+from slawatch.settings import Settings, write_settings_file
 
 if TYPE_CHECKING:
     from slawatch.kafka_local import LocalKafka
@@ -48,15 +45,10 @@ def broker_answers(settings: Settings, timeout: float = 1.0) -> bool:
 
 @contextlib.contextmanager
 def _settings_file(settings: Settings) -> Iterator[tuple[Path, dict[str, str]]]:
-    """The effective settings as a YAML file for the children (password via env)."""
-    env = {k: v for k, v in os.environ.items() if k != "SLAWATCH_CONFIG"}
-    if settings.sasl_password is not None:
-        env["SLAWATCH_SASL_PASSWORD"] = settings.sasl_password.get_secret_value()
-    values = settings.model_dump(mode="json", exclude={"sasl_password"})
+    """The effective settings as a YAML file for the children, and their environment."""
     with tempfile.TemporaryDirectory(prefix="slawatch-run-") as tmp:
         path = Path(tmp) / "settings.yaml"
-        path.write_text(yaml.safe_dump(values), encoding="utf-8")
-        yield path, env
+        yield path, write_settings_file(settings, path)
 
 
 def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:

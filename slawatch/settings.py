@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slawatch.exceptions import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "write_settings_file"]
 
 ENV_PREFIX = "SLAWATCH_"
 
@@ -176,3 +176,19 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
             problems.append(f"{source}: {key}: {fix}")
         msg = "invalid settings:\n  " + "\n  ".join(problems)
         raise ConfigError(msg, file=str(path) if path else None) from None
+
+
+def write_settings_file(settings: Settings, path: Path) -> dict[str, str]:
+    """Write ``settings`` to ``path`` for a child process (``--config``); return its environment.
+
+    The file holds every effective value, so the child runs with exactly what this
+    process resolved (the address of a broker it started, an adopted partition count).
+    ``SLAWATCH_*`` variables are left out of the environment, as they would override
+    the file; the SASL password travels in the environment, never in a file.
+    """
+    values = settings.model_dump(mode="json", exclude={"sasl_password"})
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    if settings.sasl_password is not None:
+        env[ENV_PREFIX + "SASL_PASSWORD"] = settings.sasl_password.get_secret_value()
+    return env

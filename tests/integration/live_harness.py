@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 with warnings.catch_warnings():
     # kafka-python 3.0 loads its protocol schemas through a deprecated importlib API
@@ -38,7 +36,7 @@ with warnings.catch_warnings():
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-from slawatch.settings import Settings
+from slawatch.settings import Settings, write_settings_file
 from slawatch.sla.alerts import Alert
 from slawatch.sla.backtest import run_backtest
 from slawatch.sla.events import parse_timestamp
@@ -168,12 +166,8 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / f"{self.name}.yaml"
-        values = self.settings.model_dump(mode="json", exclude={"sasl_password"})
-        config.write_text(yaml.safe_dump(values), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+        env = write_settings_file(self.settings, config)
         env["PYTHONUNBUFFERED"] = "1"
-        if self.settings.sasl_password is not None:
-            env["SLAWATCH_SASL_PASSWORD"] = self.settings.sasl_password.get_secret_value()
         if self.cli:
             argv = [sys.executable, "-m", "slawatch.cli", "worker", "--config", str(config)]
         else:

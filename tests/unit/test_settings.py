@@ -1,0 +1,141 @@
+"""The one settings object: defaults < settings file < SLAWATCH_* environment < flags,
+validated at start-up with errors that name the source, the key and the fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slawatch.exceptions import ConfigError
+from slawatch.settings import Settings, load_settings, write_settings_file
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("SLAWATCH_"):
+            monkeypatch.delenv(name)
+
+
+def test_nothing_configured_gives_the_defaults_and_marks_nothing_as_set() -> None:
+    settings = load_settings()
+    assert settings.partitions == 8 and settings.broker == "127.0.0.1:9092"
+    assert settings.model_fields_set == set()
+
+
+def test_a_yaml_file_sets_values(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("partitions: 12\nbroker: kafka-1:9092\n", encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.partitions == 12 and settings.broker == "kafka-1:9092"
+    assert "partitions" in settings.model_fields_set
+
+
+def test_a_toml_file_sets_values(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('partitions = 3\nstore = "rocksdb"\n', encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.partitions == 3 and settings.store == "rocksdb"
+
+
+def test_the_environment_beats_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("partitions: 12\nweb_port: 7000\n", encoding="utf-8")
+    monkeypatch.setenv("SLAWATCH_PARTITIONS", "4")
+    settings = load_settings(path)
+    assert settings.partitions == 4 and settings.web_port == 7000
+
+
+def test_flags_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLAWATCH_PARTITIONS", "4")
+    assert load_settings(None, partitions=6).partitions == 6
+
+
+def test_a_flag_left_out_does_not_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLAWATCH_PARTITIONS", "4")
+    assert load_settings(None, partitions=None).partitions == 4
+
+
+def test_slawatch_config_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("app_id: from-file\n", encoding="utf-8")
+    monkeypatch.setenv("SLAWATCH_CONFIG", str(path))
+    assert load_settings().app_id == "from-file"
+
+
+def test_a_bad_value_in_the_file_names_the_file_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("partitions: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert f"{path}: partitions: Input should be greater than or equal to 1" in str(err.value)
+    assert err.value.file == str(path)
+
+
+def test_an_unknown_key_in_the_file_says_to_remove_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("partitons: 4\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"partitons: remove it \(unknown setting\)"):
+        load_settings(path)
+
+
+def test_a_bad_environment_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLAWATCH_PARTITIONS", "eight")
+    with pytest.raises(ConfigError, match="environment variable SLAWATCH_PARTITIONS: partitions"):
+        load_settings()
+
+
+def test_a_bad_flag_is_named() -> None:
+    with pytest.raises(ConfigError, match="command-line flag --web-port: web_port"):
+        load_settings(None, web_port=0)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("partitions: 0\nreplication_factor: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert "partitions" in str(err.value) and "replication_factor" in str(err.value)
+
+
+def test_a_missing_file_says_where_the_path_came_from(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot read settings file.*--config or SLAWATCH_CONFIG"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_a_file_that_is_not_yaml_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("partitions: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"{path}: not valid YAML"):
+        load_settings(path)
+
+
+def test_a_file_that_is_not_a_mapping_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("- partitions\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_settings(path)
+
+
+def test_a_settings_file_for_a_child_reads_back_the_same_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(broker="127.0.0.1:19092", partitions=3, sasl_password="s3cret")
+    monkeypatch.setenv("SLAWATCH_BROKER", "elsewhere:9092")  # the parent's, already resolved
+    env = write_settings_file(settings, tmp_path / "child.yaml")
+    assert "SLAWATCH_BROKER" not in env  # it would override the file in the child
+    assert env["SLAWATCH_SASL_PASSWORD"] == "s3cret"
+    assert "s3cret" not in (tmp_path / "child.yaml").read_text(encoding="utf-8")
+    monkeypatch.delenv("SLAWATCH_BROKER")
+    monkeypatch.setenv("SLAWATCH_SASL_PASSWORD", "s3cret")
+    child = load_settings(tmp_path / "child.yaml")
+    assert child == settings
+
+
+def test_a_settings_file_for_a_child_is_plain_yaml(tmp_path: Path) -> None:
+    write_settings_file(Settings(partitions=5), tmp_path / "child.yaml")
+    values = yaml.safe_load((tmp_path / "child.yaml").read_text(encoding="utf-8"))
+    assert values["partitions"] == 5 and "sasl_password" not in values
