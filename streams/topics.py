@@ -69,14 +69,11 @@ def follow_input_topic(settings: Settings, *, timeout: float = 30.0) -> Settings
     A topic upstream created first (or a cluster's auto-creation, one partition by
     default) would otherwise stop the worker at start-up over a count it never chose.
     A configured count is kept, and a mismatch is refused by :func:`ensure_topics`.
+    Raises :class:`BrokerError` when the broker cannot be reached.
     """
     if "partitions" in settings.model_fields_set:
         return settings
-    kafka_types = _kafka_types()
-    try:
-        admin = make_admin(settings, request_timeout_ms=int(timeout * 1000))
-    except kafka_types.KafkaError:
-        return settings  # ensure_topics reports the unreachable broker, with the fix
+    admin = _connect(settings, timeout)
     try:
         count = _existing_partitions(admin, [settings.topic_events]).get(settings.topic_events)
     finally:
@@ -107,14 +104,7 @@ def ensure_topics(
     """
     kafka_types = _kafka_types()
     wanted = list(dict.fromkeys(names if names is not None else topic_names(settings)))
-    try:
-        admin = make_admin(settings, request_timeout_ms=int(timeout * 1000))
-    except kafka_types.KafkaError as exc:
-        msg = (
-            f"no Kafka broker answers at {settings.broker} ({exc}); start one with `slawatch kafka start` "
-            "(or `docker compose up kafka`), or point SLAWATCH_BROKER / --broker at yours"
-        )
-        raise BrokerError(msg) from exc
+    admin = _connect(settings, timeout)
     reports: list[TopicReport] = []
     try:
         existing = _existing_partitions(admin, wanted)
@@ -144,6 +134,19 @@ def ensure_topics(
         if verbose:
             print(line, file=sys.stdout, flush=True)
     return reports
+
+
+def _connect(settings: Settings, timeout: float) -> Any:
+    """An admin client, or :class:`BrokerError` saying how to get a broker."""
+    kafka_types = _kafka_types()
+    try:
+        return make_admin(settings, request_timeout_ms=int(timeout * 1000))
+    except kafka_types.KafkaError as exc:
+        msg = (
+            f"no Kafka broker answers at {settings.broker} ({exc}); start one with `slawatch kafka start` "
+            "(or `docker compose up kafka`), or point SLAWATCH_BROKER / --broker at yours"
+        )
+        raise BrokerError(msg) from exc
 
 
 def _check_copartitioning(settings: Settings, reports: list[TopicReport]) -> None:

@@ -73,6 +73,14 @@ def test_an_unreachable_broker_is_a_clear_error(test_settings: Settings) -> None
         ensure_topics(settings, timeout=3)
 
 
+def test_following_the_input_topic_on_an_unreachable_broker_is_the_same_clear_error(
+    test_settings: Settings,
+) -> None:
+    settings = unconfigured_partitions(test_settings.model_copy(update={"broker": "127.0.0.1:9"}))
+    with pytest.raises(BrokerError, match="slawatch kafka start"):
+        follow_input_topic(settings, timeout=3)
+
+
 def test_produced_events_come_back_keyed_and_per_ticket_in_order(test_settings: Settings) -> None:
     ensure_topics(test_settings, names=[test_settings.topic_events])
     producer = make_producer(test_settings)
