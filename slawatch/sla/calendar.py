@@ -199,6 +199,23 @@ class BusinessCalendar:
 
         self._years: dict[int, list[tuple[int, int]]] = {}
         self._index: _Index | None = None
+        #: Local years this calendar has counted working time in without holiday data
+        #: (see :meth:`missing_years`): a clock that runs into such a year, not only one
+        #: started there, is reported by the engine's callers.
+        self.years_without_data: set[int] = set()
+        # Years known to need no report (the preset's, explicit ones next to them, and
+        # those already noted), as wall-clock bounds one day inside, so the hot path
+        # checks an interval with two comparisons.
+        self._known_years = (self._preset_years.start, self._preset_years.stop - 1)
+        self._known_lo = -math.inf
+        self._known_hi = math.inf
+        if self.preset is not None and not self.always_open and self._preset_years:
+            first, last = self._known_years
+            while first - 1 in self._explicit_years:
+                first -= 1
+            while last + 1 in self._explicit_years:
+                last += 1
+            self._set_known(first, last)
 
     @classmethod
     def twenty_four_seven(cls, name: str = "24x7", timezone: str = "UTC") -> BusinessCalendar:
@@ -221,6 +238,8 @@ class BusinessCalendar:
         idx = self._index
         if idx is None or start < idx.safe_lo or end > idx.safe_hi:
             idx = self._cover(start, end)
+        if start < self._known_lo or end > self._known_hi:
+            self._note_years(start, end)
         return idx.cum(end) - idx.cum(start)
 
     def add(self, start: float, seconds: float) -> float:
@@ -246,6 +265,8 @@ class BusinessCalendar:
                 i = bisect_left(idx.after, target)
                 t = idx.starts[i] + (target - idx.before[i])
                 if t <= idx.safe_hi:
+                    if start < self._known_lo or t > self._known_hi:
+                        self._note_years(start, t)
                     return t if t >= start else start
                 reach = t
             else:
@@ -301,6 +322,22 @@ class BusinessCalendar:
         return [
             y for y in range(first_year, last_year + 1) if y not in self._preset_years and y not in self._explicit_years
         ]
+
+    def _note_years(self, start: float, end: float) -> None:
+        """Remember the years of ``[start, end]`` that lack holiday data."""
+        y0, y1 = self._local(start).year, self._local(end).year
+        self.years_without_data.update(self.missing_years(y0, y1))
+        first, last = self._known_years
+        if y0 < first <= y1 + 1:
+            first = y0
+        if y1 > last >= y0 - 1:
+            last = y1
+        self._set_known(first, last)
+
+    def _set_known(self, first: int, last: int) -> None:
+        self._known_years = (first, last)
+        self._known_lo = _wall(first) + _MARGIN if first > _MIN_YEAR else -math.inf
+        self._known_hi = _wall(last + 1) - _MARGIN if last < _MAX_YEAR else math.inf
 
     def warnings_for(self, t: float) -> list[str]:
         """Warnings about the calendar's data for the local year of instant ``t``."""

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -273,8 +272,6 @@ class SlaEngine:
         self._ladder = esc
         # Years a clock touched that a holiday preset lacks (the worker turns these into
         # a log line and a metric; `policy check` lists them up front).
-        self.missing_calendar_years: set[tuple[str, int]] = set()
-        self._checked_years: set[int] = set()
         self._threshold_cache: dict[tuple[str, float], list[tuple[int, str, int | None, float]]] = {}
         # Escalation contacts per (department, level): Policy.route builds a new Contact
         # each call; the policy is immutable (its target_for memoises the same way).
@@ -373,18 +370,14 @@ class SlaEngine:
             clock.deadline = fired_at
         alerts.append(self._alert(state, clock, kind, level, fired_at, elapsed))
 
-    def _note_year(self, cal: BusinessCalendar, t: float) -> None:
-        if cal.always_open:
-            return
-        year = int(t // 31_556_952) + 1970  # cheap guess; the exact year is checked below
-        if year in self._checked_years:
-            return
-        self._checked_years.add(year)
-        exact = datetime.fromtimestamp(t, UTC).year
-        for y in {exact, year}:
-            for name, c in self._cals.items():
-                for missing in c.missing_years(y, y):
-                    self.missing_calendar_years.add((name, missing))
+    @property
+    def missing_calendar_years(self) -> set[tuple[str, int]]:
+        """(calendar, year) of every year a clock ran in that its calendar has no holiday data for.
+
+        Any year a deadline or an elapsed time was counted in, so a ticket of late
+        December whose deadline falls in an unannounced January is reported too.
+        """
+        return {(name, year) for name, cal in self._cals.items() for year in cal.years_without_data}
 
     # ------------------------------------------------------------------ time
     def _next(self, clock: Clock) -> tuple[float, int, str, int | None, float] | tuple[()]:
@@ -474,7 +467,6 @@ class SlaEngine:
     def _start(self, state: TicketState, metric: str, t: float, target: Target) -> Clock:
         clock = Clock(metric, RUNNING, 0, t, target.seconds, target.calendar)
         state.clocks[metric] = clock
-        self._note_year(self._cals[target.calendar], t)
         return clock
 
     def _retarget(self, state: TicketState, t: float) -> None:

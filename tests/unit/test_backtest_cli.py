@@ -92,6 +92,16 @@ def test_summary_goes_to_stderr_without_summary_flag(tmp_path: Path, capsys: pyt
     assert json.loads(capsys.readouterr().err)["tickets_created"] == 1
 
 
+def test_a_deadline_in_a_year_without_holiday_data_is_reported_in_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Created in 2026 (covered), its resolution deadline falls in January 2027 (not).
+    events = write_events(tmp_path / "e.jsonl", [created("2026-12-30 10:00")])
+    main(["backtest", str(events), "-o", str(tmp_path / "a.jsonl")])
+    [warning] = json.loads(capsys.readouterr().err.split("\nwarning:")[0])["calendar_warnings"]
+    assert "no data for 2027" in warning and "'business'" in warning
+
+
 def test_events_can_come_from_stdin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:

@@ -398,6 +398,38 @@ def test_a_year_the_preset_lacks_is_counted_with_plain_weekdays_and_explicit_dat
     assert cal.elapsed(at(2027, 2, 8), at(2027, 2, 9)) == 9 * HOUR  # unknown 2027 Spring Festival
 
 
+def test_a_deadline_that_runs_into_a_year_the_preset_lacks_notes_that_year() -> None:
+    cal = BusinessCalendar("b", preset="cn")
+    deadline = cal.add(at(2026, 12, 30, 10), 45 * HOUR)  # 5 working days from 30 December
+    assert wall(deadline).startswith("2027-01-")
+    assert cal.years_without_data == {2027}
+
+
+def test_time_counted_into_a_year_the_preset_lacks_notes_that_year() -> None:
+    cal = BusinessCalendar("b", preset="cn")
+    cal.elapsed(at(2026, 12, 31, 10), at(2027, 1, 4, 10))
+    assert cal.years_without_data == {2027}
+
+
+def test_counting_inside_the_presets_years_notes_nothing() -> None:
+    cal = BusinessCalendar("b", preset="cn")
+    cal.add(at(2026, 12, 21, 10), 45 * HOUR)
+    cal.elapsed(at(2025, 12, 1), at(2026, 12, 1))
+    assert cal.years_without_data == set()
+
+
+def test_explicit_dates_for_the_next_year_count_as_its_data() -> None:
+    cal = BusinessCalendar("b", preset="cn", holidays=[date(2027, 1, 1)])
+    cal.add(at(2026, 12, 30, 10), 45 * HOUR)
+    assert cal.years_without_data == set()
+
+
+def test_only_the_years_reached_are_noted_not_those_loaded_ahead() -> None:
+    cal = BusinessCalendar("b", preset="cn")
+    cal.add(at(2026, 12, 30, 10), 67.5 * HOUR)  # level 2 at 1.5 x 5 working days
+    assert cal.years_without_data == {2027}
+
+
 # -- explain ----------------------------------------------------------------------------
 
 
