@@ -186,6 +186,8 @@ class TicketProcessor:
         #: reads messages the stream delivers later after all, and those are skipped
         #: rather than applied, counted or dead-lettered a second time.
         self._reread_spans: dict[int, tuple[int, int]] = {}
+        #: Input partitions where a message not keyed by its ticket_id was logged.
+        self._miskeyed_logged: set[int] = set()
         #: Wall-clock time of the last input message handled (for /sla/health).
         self.last_event_at: float | None = None
         #: Latest ``occurred_at`` this worker has applied (since it started): retention is
@@ -320,6 +322,8 @@ class TicketProcessor:
         except InvalidEvent as exc:
             await self._reject(exc.code, exc.message, exc.field, value, key, topic, partition, offset, now)
             return
+        if key is None or key != event.ticket_id.encode():
+            self._miskeyed(partition, offset)
         if self._event_time is None or event.at > self._event_time:
             self._event_time = event.at
         try:
@@ -341,6 +345,23 @@ class TicketProcessor:
         await self._store(out.state, partition, out.alerts, live=False, now=now)
         self.metrics.event_applied(event.type, lag_seconds=now - event.at)
         self._record(partition, out.observations, out.alerts)
+
+    def _miskeyed(self, partition: int, offset: int) -> None:
+        """Count (and log once per partition) a message not keyed by its ticket_id.
+
+        It is applied all the same, but the producer breaks the contract that keeps a
+        ticket's events in one partition, in order, on one worker: they may be applied
+        out of order, and with several workers a ticket's state may split.
+        """
+        self.metrics.miskeyed()
+        if partition not in self._miskeyed_logged:
+            self._miskeyed_logged.add(partition)
+            log.warning(
+                "input partition %d: the message at offset %d is not keyed by its ticket_id "
+                "(docs/events.md); a ticket's events may spread over partitions and be applied "
+                "out of order. Counted in slawatch_events_miskeyed_total; logged once per partition",
+                partition, offset,
+            )  # fmt: skip
 
     async def _reject(
         self,

@@ -10,6 +10,7 @@ from slawatch.dashboards.common import *
 
 APPLIED = "slawatch_events_applied_total"
 DUPLICATES = "slawatch_events_duplicate_total"
+MISKEYED = "slawatch_events_miskeyed_total"
 DEAD = "slawatch_events_dead_lettered_total"
 LAST_EVENT = "slawatch_last_event_processed_timestamp_seconds"
 UP = 'up{job="slawatch"}'
@@ -112,13 +113,15 @@ panels = [
     ),
     sized(
         timeseries(
-            "Duplicates and dead letters / s",
+            "Duplicates, dead letters and miskeyed events / s",
             [
                 (rate(DUPLICATES), "duplicates"),
                 (rate(DEAD, by="reason"), "DLQ {{reason}}"),
+                (rate(MISKEYED), "not keyed by ticket_id"),
             ],
             description="Duplicates: repeated event_id, ignored. DLQ: rejected events by reason"
-            " code (InvalidEvent.code).",
+            " code (InvalidEvent.code). Not keyed by ticket_id: applied, but the producer breaks"
+            " the contract (docs/events.md).",
             unit="ops",
         ),
         12,

@@ -57,6 +57,7 @@ class Instruments(NamedTuple):
 
     events_applied: Counter
     events_duplicate: Counter
+    events_miskeyed: Counter
     events_dead_lettered: Counter
     tickets_created: Counter
     tickets_resolved: Counter
@@ -101,6 +102,11 @@ def build_instruments(registry: CollectorRegistry) -> Instruments:
         events_duplicate=Counter(
             "slawatch_events_duplicate_total",
             "Input events ignored because their event_id was already applied.",
+            registry=r,
+        ),
+        events_miskeyed=Counter(
+            "slawatch_events_miskeyed_total",
+            "Input events whose Kafka message key is not their ticket_id (applied all the same).",
             registry=r,
         ),
         events_dead_lettered=Counter(

@@ -64,6 +64,10 @@ class SlaMetrics:
         """An input event was ignored because its event_id was already applied."""
         self.instruments.events_duplicate.inc()
 
+    def miskeyed(self) -> None:
+        """An input event's message key was not its ticket_id (events.md keys by ticket)."""
+        self.instruments.events_miskeyed.inc()
+
     def dead_lettered(self, reason: str) -> None:
         """An input event was rejected; ``reason`` is ``InvalidEvent.code``."""
         self.instruments.events_dead_lettered.labels(reason=code_label(reason)).inc()

@@ -528,6 +528,32 @@ def test_revoking_a_partition_forgets_what_was_re_read_there() -> None:
     assert h.sample("slawatch_events_duplicate_total") == 1
 
 
+def test_a_message_not_keyed_by_its_ticket_id_is_applied_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    with caplog.at_level("WARNING"):
+        h.event(created("2026-11-16 10:00", ticket="T1"), key=b"customer-42")
+        h.event(created("2026-11-16 10:00", ticket="T2"), key=b"")
+    assert set(h.tickets) == {"T1", "T2"}
+    assert h.sample("slawatch_events_miskeyed_total") == 2
+    assert caplog.text.count("not keyed by its ticket_id") == 1
+
+
+def test_an_unkeyed_message_counts_as_miskeyed() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    raw = orjson.dumps(created("2026-11-16 10:00", ticket="T1"))
+    asyncio.run(h.proc.on_event(raw, key=None, topic="in", partition=3, offset=1))
+    assert h.sample("slawatch_events_miskeyed_total") == 1 and "T1" in h.tickets
+
+
+def test_messages_keyed_by_their_ticket_id_are_not_miskeyed() -> None:
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="工单-1"))
+    h.event(b"{not json", key=b"T9")  # dead-lettered, so nothing to compare the key with
+    assert h.sample("slawatch_events_miskeyed_total") == 0
+
+
 def test_a_catch_up_that_cannot_read_leaves_the_partition_where_it_was() -> None:
     h = Harness(ts("2026-11-16 10:00"))  # no re-reader
     h.event(created("2026-11-16 10:00", ticket="T1"))
