@@ -263,6 +263,29 @@ def test_business_calendar_round_trips_over_multi_year_spans(a: int, n: int, len
     assert cal.add(a, cal.elapsed(a, a + length)) <= a + length
 
 
+def local_years(a: float, b: float) -> tuple[int, int]:
+    zone = ZoneInfo("Asia/Shanghai")
+    return datetime.fromtimestamp(a, zone).year, datetime.fromtimestamp(b, zone).year
+
+
+@MANY
+@given(instants, st.integers(1, 3 * 365 * DAY))
+def test_the_years_without_holiday_data_a_deadline_reaches_are_exactly_those_noted(a: int, n: int) -> None:
+    cal = BusinessCalendar("business", preset="cn")  # fresh: nothing noted yet
+    deadline = cal.add(a, n)
+    first, last = local_years(a, deadline)
+    assert cal.years_without_data == set(cal.missing_years(first, last))
+
+
+@MANY
+@given(instants, st.integers(1, 3 * 365 * DAY))
+def test_the_years_without_holiday_data_an_elapsed_time_covers_are_exactly_those_noted(a: int, length: int) -> None:
+    cal = BusinessCalendar("business", preset="cn")
+    cal.elapsed(a, a + length)
+    first, last = local_years(a, a + length)
+    assert cal.years_without_data == set(cal.missing_years(first, last))
+
+
 @MANY
 @given(st.integers(0, 4_000_000_000), st.integers(0, 10**9))
 def test_twenty_four_seven_counts_wall_time(a: int, length: int) -> None:
