@@ -32,6 +32,14 @@ from itertools import islice
 from typing import Any, cast
 
 from slawatch.agents.index import DeadlineIndex
+from slawatch.agents.input_offsets import (
+    ApplyRecord,
+    GapFilled,
+    InputOffsets,
+    LastCommitted,
+    LogStart,
+    RangeRereader,
+)
 from slawatch.agents.stored_state import pack_state, stored_fields, stored_head, unpack_state
 from slawatch.agents.windows import WindowSink, increments
 from slawatch.exceptions import InvalidEvent
@@ -51,8 +59,6 @@ from slawatch.streams.range_reader import RereadRecord
 __all__ = [
     "AlertPublisher",
     "DeadLetterPublisher",
-    "GapFilled",
-    "RangeRereader",
     "TicketProcessor",
     "TicketSummary",
     "pack_state",
@@ -66,18 +72,6 @@ AlertPublisher = Callable[[Sequence[Alert]], Awaitable[None]]
 
 DeadLetterPublisher = Callable[[bytes | None, bytes], Awaitable[None]]
 """Publish ``(key, record)`` to the dead-letter topic."""
-
-RangeRereader = Callable[[str, int, int, int], Awaitable[Sequence[RereadRecord]]]
-"""Read ``(topic, partition, start, end)`` again from the broker: the messages ``start <= offset < end``."""
-
-GapFilled = Callable[[str, int, int, int], Awaitable[None]]
-"""Told ``(topic, partition, start, end)`` once a gap's messages are applied (so the consumer may commit past it)."""
-
-LogStart = Callable[[str, int], Awaitable[int]]
-"""The first offset ``(topic, partition)`` still holds (the log start offset)."""
-
-LastCommitted = Callable[[int], int | None]
-"""The last input offset of ``partition`` committed before this worker's assignment (None: nothing)."""
 
 
 @contextmanager
@@ -162,10 +156,10 @@ class TicketProcessor:
         self._publish_alerts = publish_alerts
         self._dead_letter = dead_letter
         self._clock = clock
-        self._reread = reread
-        self._on_gap_filled = on_gap_filled
-        self._log_start = log_start
-        self._last_committed = last_committed
+        #: What the stream handed over, per partition, and the repair of what it skipped.
+        self.offsets = InputOffsets(
+            metrics, reread=reread, on_gap_filled=on_gap_filled, log_start=log_start, last_committed=last_committed
+        )
         self._cache: dict[str, TicketSummary] = {}
         #: The summary pass a deferred rebuild left to fill_summaries: the table items
         #: still to read, the owned partitions then, how many tickets are left, and the
@@ -176,16 +170,6 @@ class TicketProcessor:
         self._deleted: set[str] = set()
         self._dims: dict[tuple[str | None, ...], Dimensions] = {}
         self._reported_years: set[tuple[str, int]] = set()
-        #: Offset of the last input message handled, per partition (the timer's barrier).
-        self.processed_offsets: dict[int, int] = {}
-        #: Per partition, the end (exclusive) of the skipped offsets already counted: the
-        #: watchdog asks for an unreadable range again and again, each offset counts once.
-        self._gaps_counted: dict[int, int] = {}
-        #: Per partition, the offsets ``[start, end)`` last applied from a re-read that the
-        #: stream has not handed over yet: a catch-up of a slow (not a stuck) partition
-        #: reads messages the stream delivers later after all, and those are skipped
-        #: rather than applied, counted or dead-lettered a second time.
-        self._reread_spans: dict[int, tuple[int, int]] = {}
         #: Input partitions where a message not keyed by its ticket_id was logged.
         self._miskeyed_logged: set[int] = set()
         #: Wall-clock time of the last input message handled (for /sla/health).
@@ -195,124 +179,44 @@ class TicketProcessor:
         self._event_time: float | None = None
 
     # ------------------------------------------------------------------ input events
+    @property
+    def processed_offsets(self) -> dict[int, int]:
+        """Offset of the last input message handled, per partition (the timer's barrier)."""
+        return self.offsets.processed
+
     async def on_event(
         self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int
     ) -> None:
         """Apply one input message: dead-letter it, count it as a duplicate, or apply it.
 
-        The first message since the assignment should follow the committed offset (or,
-        with nothing committed, the log start), so a jump from there is a gap as well.
+        What the stream jumped over before it is read again and applied first
+        (:class:`~slawatch.agents.input_offsets.InputOffsets`).
         """
-        span = self._reread_spans.get(partition)
-        if span is not None and span[0] <= offset < span[1]:
-            if offset + 1 < span[1]:
-                self._reread_spans[partition] = (offset + 1, span[1])
-            else:
-                del self._reread_spans[partition]
-            log.debug("input partition %d: offset %d was applied from a re-read; skipped", partition, offset)
+        if self.offsets.redelivered(partition, offset):
             return
         now = self._clock()
-        last = self.processed_offsets.get(partition)
-        why = ""
-        if last is None:
-            last = self._last_committed(partition) if self._last_committed is not None else None
-            if last is None:
-                last = await self._before_log_start(topic, partition)
-                why = f"nothing was committed, yet the stream began at offset {offset}"
-        if last is not None and offset > last + 1:
-            await self._fill_gap(topic, partition, last + 1, offset, now, why=why)
+        await self.offsets.repair_before(topic, partition, offset, self._reread_applier(topic, partition, now))
         try:
             await self._on_event(value, key=key, topic=topic, partition=partition, offset=offset, now=now)
         finally:
-            self.processed_offsets[partition] = offset
+            self.offsets.handled(partition, offset)
             self.last_event_at = now
             self.metrics.event_processed(now)
 
-    async def _before_log_start(self, topic: str, partition: int) -> int | None:
-        """The offset before the first one ``partition`` holds, or None when unknown.
-
-        With nothing committed, a partition's input starts at the log start (the group
-        reads from the earliest offset). faust-streaming 0.15 was seen handing a worker
-        that had just taken over such a partition only what arrived after the take-over
-        (the dead worker had committed nothing there yet): the messages before were never
-        delivered, and without a committed offset to compare with, nothing revealed it.
-        """
-        if self._log_start is None:
-            return None
-        try:
-            return await self._log_start(topic, partition) - 1
-        except Exception:
-            log.warning("input partition %d: reading its log start offset failed", partition, exc_info=True)
-            return None
-
     async def catch_up(self, topic: str, partition: int, start: int, end: int) -> None:
-        """Apply input offsets ``start <= offset < end`` of ``partition`` the stream never handed over.
-
-        The input watchdog asks for this (through the ticks topic) when a partition has
-        had input the stream did not deliver for a while: a skip at the tail of a
-        partition, with nothing after it to reveal the jump. What was applied since
-        the request was sent is left out.
-        """
-        last = self.processed_offsets.get(partition)
-        begin = start if last is None else max(start, last + 1)
-        if begin >= end:
-            return
+        """Apply input offsets ``start <= offset < end`` of ``partition`` the stream never
+        handed over (the input watchdog's request; see :meth:`InputOffsets.catch_up`)."""
         now = self._clock()
-        if await self._fill_gap(topic, partition, begin, end, now, why="had input the stream did not deliver"):
-            self.processed_offsets[partition] = end - 1
+        if await self.offsets.catch_up(topic, partition, start, end, self._reread_applier(topic, partition, now)):
             self.last_event_at = now
 
-    async def _fill_gap(self, topic: str, partition: int, start: int, end: int, now: float, *, why: str = "") -> bool:
-        """Apply the input messages ``start <= offset < end`` the stream never handed over.
-
-        Faust 0.15 was seen dropping queued messages of a partition around a rebalance
-        while its read position had passed them (see
-        :mod:`~slawatch.streams.range_reader`); they are read again from the broker and
-        applied here, in offset order, before the message that revealed the gap. Offsets
-        without a message (transaction markers) just read as nothing. A gap that cannot
-        be read is logged and counted, never silent.
-        """
-        counted = self._gaps_counted.get(partition, start)
-        skipped = end - max(start, counted)  # offsets not counted by an earlier attempt
-        if skipped > 0:
-            self.metrics.input_offsets_skipped(skipped)
-            self._gaps_counted[partition] = end
-        records: Sequence[RereadRecord] | None = None
-        if self._reread is not None:
-            try:
-                records = await self._reread(topic, partition, start, end)
-            except Exception:
-                log.exception("input partition %d: reading offsets %d..%d again failed", partition, start, end - 1)
-        what = why or f"the stream jumped from offset {start - 1} to {end}"
-        if records is None:
-            log.error(
-                "input partition %d: %s; offsets %d..%d were never handed to the worker and "
-                "could not be read again: not applied",
-                partition, what, start, end - 1,
-            )  # fmt: skip
-            if skipped > 0:
-                self.metrics.input_offsets_unrecovered(skipped)
-            return False
-        if records:
-            log.warning(
-                "input partition %d: %s; read the %d message(s) of offsets %d..%d again from the "
-                "broker and applied them",
-                partition, what, len(records), start, end - 1,
-            )  # fmt: skip
-        for record in records:
+    def _reread_applier(self, topic: str, partition: int, now: float) -> ApplyRecord:
+        async def apply(record: RereadRecord) -> None:
             await self._on_event(record.value, key=record.key, topic=topic, partition=partition,
                                  offset=record.offset, now=now)  # fmt: skip
             self.metrics.event_processed(now)
-        self.metrics.input_messages_reread(len(records))
-        if records:
-            span = self._reread_spans.get(partition)
-            if span is not None and span[0] <= start <= span[1]:
-                self._reread_spans[partition] = (span[0], max(span[1], end))
-            else:
-                self._reread_spans[partition] = (start, end)
-        if records and self._on_gap_filled is not None:
-            await self._on_gap_filled(topic, partition, start, end)
-        return True
+
+        return apply
 
     async def _on_event(
         self, value: bytes | None, *, key: bytes | None, topic: str, partition: int, offset: int, now: float
@@ -636,9 +540,7 @@ class TicketProcessor:
         self.index.reset(owned, entries)
         self._unsummarized = len(entries) - len(self._cache)
         self._summary_owned = frozenset(owned)
-        self.processed_offsets = {p: o for p, o in self.processed_offsets.items() if p in owned}
-        self._gaps_counted = {p: o for p, o in self._gaps_counted.items() if p in owned}
-        self._reread_spans = {p: o for p, o in self._reread_spans.items() if p in owned}
+        self.offsets.keep(owned)
         self.metrics.set_owned_partitions(len(owned))
         self.metrics.set_deadline_index_size(len(self.index))
         return len(entries)
@@ -707,10 +609,7 @@ class TicketProcessor:
             self._end_summary_pass()
         self.index.revoke(gone)
         self._cache = {t: s for t, s in self._cache.items() if s.partition not in gone}
-        for p in gone:
-            self.processed_offsets.pop(p, None)
-            self._gaps_counted.pop(p, None)
-            self._reread_spans.pop(p, None)
+        self.offsets.forget(gone)
         self.metrics.set_owned_partitions(len(self.index.partitions))
         self.metrics.set_deadline_index_size(len(self.index))
 

@@ -41,7 +41,7 @@ def worker() -> Iterator[tuple[SlaWorker, list[Alert], list[bytes]]]:
 
     w.processor._publish_alerts = publish  # no broker in unit tests
     w.processor._dead_letter = dead_letter
-    w.processor._log_start = None  # nothing committed in a test context: do not ask a broker
+    w.processor.offsets._log_start = None  # nothing committed in a test context: do not ask a broker
     w.now = now  # type: ignore[attr-defined]
     yield w, alerts, dlq
 

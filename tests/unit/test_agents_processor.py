@@ -431,7 +431,7 @@ def test_an_unknown_log_start_leaves_the_first_message_unchecked(caplog: pytest.
     async def unreachable(topic: str, partition: int) -> int:
         raise TimeoutError("broker gone")
 
-    h.proc._log_start = unreachable
+    h.proc.offsets._log_start = unreachable
     h.offset = 4
     with caplog.at_level("WARNING"):
         h.event(created("2026-11-16 10:00", ticket="T1"))
@@ -456,7 +456,7 @@ def test_a_failing_re_read_leaves_the_gap_unrecovered_but_applies_the_message(ca
     async def broken(topic: str, partition: int, start: int, end: int) -> list[RereadRecord]:
         raise TimeoutError("broker gone")
 
-    h.proc._reread = broken
+    h.proc.offsets._reread = broken
     h.event(created("2026-11-16 10:00", ticket="T1"))
     h.offset = 3
     with caplog.at_level("ERROR"):

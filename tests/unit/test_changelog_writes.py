@@ -66,7 +66,7 @@ def test_every_table_of_the_worker_tracks_its_changelog_sends() -> None:
     w = create_worker(
         Settings(app_id="unit-writes", partitions=4), load_policy(None), clock=lambda: ts("2026-11-16 11:00")
     )
-    w.processor._log_start = None  # nothing committed in a test context: do not ask a broker
+    w.processor.offsets._log_start = None  # nothing committed in a test context: do not ask a broker
     agent = w.app.agents["ingest"]
 
     async def run() -> None:
