@@ -94,6 +94,10 @@ def run_worker(settings: Settings, **faust_options: Any) -> int:
     from slawatch.streams.topics import ensure_topics, follow_input_topic
 
     logging.basicConfig(level=settings.log_level.upper())
+    if logging.getLogger().level > logging.DEBUG:
+        # kafka-python (the start-up admin client only) logs ~100 INFO lines of connection
+        # chatter per start; its warnings and errors still show.
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     check_settings(settings)
     policy = load_policy(settings.policy_file)
     warn_calendars(policy)
