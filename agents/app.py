@@ -260,6 +260,7 @@ def create_worker(
         bounds=bounds, publish_alerts=publish_alerts, dead_letter=dead_letter, clock=clock,
         reread=range_reader.read, on_gap_filled=gap_filled, log_start=range_reader.log_start,
         last_committed=lambda partition: last_committed(worker.events_tp(partition)),
+        retain_closed=settings.retain_closed_tickets,
     )  # fmt: skip
 
     worker: SlaWorker  # bound below; the closures read it at run time

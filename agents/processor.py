@@ -146,6 +146,7 @@ class TicketProcessor:
         on_gap_filled: GapFilled | None = None,
         log_start: LogStart | None = None,
         last_committed: LastCommitted | None = None,
+        retain_closed: int = 0,
     ) -> None:
         self.engine = engine
         self.tickets = tickets
@@ -156,6 +157,9 @@ class TicketProcessor:
         self._publish_alerts = publish_alerts
         self._dead_letter = dead_letter
         self._clock = clock
+        #: Closed-out tickets kept however old, the most recently closed first (the
+        #: retention period forgets only beyond them; see ``RETAIN_CLOSED_TICKETS``).
+        self.retain_closed = retain_closed
         #: What the stream handed over, per partition, and the repair of what it skipped.
         self.offsets = InputOffsets(
             metrics, reread=reread, on_gap_filled=on_gap_filled, log_start=log_start, last_committed=last_committed
@@ -643,17 +647,23 @@ class TicketProcessor:
         return self.engine.followups(cast(TicketState, summary), now)
 
     def expired_tickets(self, now: float) -> list[tuple[int, str]]:
-        """Owned tickets past retention, for the periodic expiry sweep."""
+        """Owned tickets past retention, for the periodic expiry sweep: the longest
+        closed first, and never the ``retain_closed`` most recently closed."""
+        at = self._retention_clock(now)
+        if at is None:
+            return []
         keep = self.engine.retention_seconds
+        closed = [s for s in self.owned_states() if s.may_expire and s.since is not None and s.partition is not None]
+        excess = len(closed) - self.retain_closed
         out: list[tuple[int, str]] = []
-        for s in self.owned_states():
-            if not s.may_expire or s.since is None or s.partition is None:
-                continue
-            at = self._retention_clock(now)
-            if at is None or at - s.since <= keep:
-                continue
+        if excess <= 0:
+            return out
+        closed.sort(key=lambda s: (s.since, s.ticket_id))
+        for s in closed:
+            if len(out) >= excess or s.since is None or at - s.since <= keep:
+                break  # the rest closed later
             state = self._load(s.ticket_id)  # the summary only preselects; the engine decides
-            if state is not None and self.engine.expired(state, at):
+            if state is not None and self.engine.expired(state, at) and s.partition is not None:
                 out.append((s.partition, s.ticket_id))
         return out
 

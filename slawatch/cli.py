@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--retention-days", type=float, default=30.0,
         help="forget closed-out tickets this long after closing (as the worker's SLAWATCH_RETENTION_SECONDS)",
     )  # fmt: skip
+    p.add_argument(
+        "--retain-closed", type=int, default=50_000, metavar="N",
+        help="keep the N most recently closed tickets however old (as SLAWATCH_RETAIN_CLOSED_TICKETS)",
+    )  # fmt: skip
 
     p = sub.add_parser("policy", help="check or explain an SLA policy file")
     psub = p.add_subparsers(dest="policy_command", required=True)

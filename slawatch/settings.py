@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     #: tickets, by age, at risk, follow-ups): each pass walks every owned ticket.
     state_gauges_interval_seconds: float = Field(5.0, ge=0, le=300)
     retention_seconds: float = Field(30 * 86400, ge=0)
+    #: Closed-out tickets kept however old, the most recent first (see slawatch.sla.engine).
+    retain_closed_tickets: int = Field(50_000, ge=0)
     window_sizes_seconds: tuple[int, ...] = (60, 3600)
     window_expires_seconds: int = Field(86400, ge=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

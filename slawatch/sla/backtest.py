@@ -31,7 +31,7 @@ from slawatch.exceptions import InvalidEvent, SlawatchError
 # exports for both commands (replay imports no Kafka client at module level).
 from slawatch.replay import detect_format, open_export, read_csv
 from slawatch.sla.alerts import KIND_BREACHED, Alert
-from slawatch.sla.engine import Observation, SlaEngine, TicketState
+from slawatch.sla.engine import RETAIN_CLOSED_TICKETS, Observation, SlaEngine, TicketState
 from slawatch.sla.events import parse_event, parse_timestamp
 from slawatch.sla.policy import Policy, load_policy
 
@@ -116,9 +116,14 @@ class Backtest:
         sink: Callable[[Alert], None],
         *,
         retention_seconds: float = 30 * 86400,
+        retain_closed: int = RETAIN_CLOSED_TICKETS,
         reorder_window: float = 3600,
     ) -> None:
         self.engine = SlaEngine(policy, retention_seconds)
+        #: Tickets that may be forgotten once past retention (closed-out, or known only
+        #: from held events), of which the ``retain_closed`` most recent are kept anyway.
+        self._may_expire: set[str] = set()
+        self._retain_closed = retain_closed
         self.sink = sink
         self.summary = BacktestSummary()
         self.states: dict[str, TicketState] = {}
@@ -184,21 +189,24 @@ class Backtest:
             # Retention is judged only when the clock moves: a late line (behind the
             # clock) must not delete a ticket whose own next lines are still to come.
             exp = self._expiry
-            if exp and exp[0][0] < now:  # runs once per event: skip the call when idle
+            # Runs once per event: skip the call when idle.
+            if exp and exp[0][0] < now and len(self._may_expire) > self._retain_closed:
                 self._expire()
 
     def _expire(self) -> None:
         exp = self._expiry
         now = self.clock
         last = self._expiry_last
-        while exp and now is not None and exp[0][0] < now:
-            key, tid = heappop(exp)
+        may_expire = self._may_expire
+        while exp and now is not None and exp[0][0] < now and len(may_expire) > self._retain_closed:
+            key, tid = heappop(exp)  # the longest closed first
             if last.get(tid) == key:
                 del last[tid]
             state = self.states.get(tid)
             if state is not None and self.engine.expired(state, now):
                 del self.states[tid]
                 self._scheduled.pop(tid, None)
+                may_expire.discard(tid)
 
     # -- events ---------------------------------------------------------------
     def feed(
@@ -244,10 +252,13 @@ class Backtest:
         done_at = st.closed_at if st.status == "closed" else st.resolved_at
         ref = done_at if done_at is not None else (st.last_at if st.created_at is None else None)
         if ref is not None:
+            self._may_expire.add(tid)
             key = ref + self.engine.retention_seconds
             if self._expiry_last.get(tid) != key:
                 self._expiry_last[tid] = key
                 heappush(self._expiry, (key, tid))
+        else:
+            self._may_expire.discard(tid)  # open again (reopened, or created after held events)
         if self.clock is not None:
             before = self.clock - self._window
             pending = self._out
@@ -379,7 +390,8 @@ def main(args: argparse.Namespace) -> int:
             # Whole seconds as an int: event times are ints, and every int-float
             # comparison in the expiry heap goes through CPython's slow mixed path.
             retention = int(retention) if float(retention).is_integer() else retention
-            bt = Backtest(policy, write, retention_seconds=retention)
+            retain = getattr(args, "retain_closed", RETAIN_CLOSED_TICKETS)
+            bt = Backtest(policy, write, retention_seconds=retention, retain_closed=retain)
             try:
                 _feed_file(bt, source, fmt, args.events, report, by_ticket_time=getattr(args, "sort", False))
             except (OSError, EOFError) as exc:  # e.g. a truncated or not-really-gzip file

@@ -44,7 +44,16 @@ from slawatch.sla.calendar import BusinessCalendar
 from slawatch.sla.events import TicketEvent, parse_event
 from slawatch.sla.policy import Policy, Target
 
-__all__ = ["Clock", "Dimensions", "Observation", "Outcome", "SlaEngine", "TicketState", "at_risk_in"]
+__all__ = [
+    "RETAIN_CLOSED_TICKETS",
+    "Clock",
+    "Dimensions",
+    "Observation",
+    "Outcome",
+    "SlaEngine",
+    "TicketState",
+    "at_risk_in",
+]
 
 RESPONSE = "response"
 RESOLUTION = "resolution"
@@ -65,6 +74,13 @@ REPEAT_COMPLAINT_ESCALATED = 16  # on the complaint clock: the level-2 escalatio
 SURVEY_DUE_SECONDS = 24 * 3600
 SURVEY_OVERDUE_SECONDS = 7 * 86400
 VISIT_DUE_WORKING_DAYS = 5
+
+
+#: Closed-out tickets kept in any case, the most recently closed ones, however old: the
+#: retention period forgets a ticket only beyond them. Bounds memory like the period
+#: does, while a modest history (a test export, a small service desk) keeps every
+#: ticket, so a reopen or a complaint months after closing still finds its ticket.
+RETAIN_CLOSED_TICKETS = 50_000
 
 
 class Dimensions(NamedTuple):

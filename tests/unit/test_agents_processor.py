@@ -30,7 +30,14 @@ from slawatch.streams.range_reader import RereadRecord
 
 
 class Harness:
-    def __init__(self, now: float, *, log: dict[int, RereadRecord] | None = None, log_start: int | None = None) -> None:
+    def __init__(
+        self,
+        now: float,
+        *,
+        log: dict[int, RereadRecord] | None = None,
+        log_start: int | None = None,
+        retain_closed: int = 0,
+    ) -> None:
         """``log``: what the broker holds by offset, for gaps the processor re-reads
         (None: no re-reader, as when the worker cannot reach the broker); ``log_start``:
         the partition's first offset, as the broker tells it (None: not asked)."""
@@ -56,7 +63,7 @@ class Harness:
             publish_alerts=self._publish, dead_letter=self._dead_letter, clock=lambda: self.now,
             reread=self._reread if log is not None else None, on_gap_filled=self._filled,
             log_start=self._log_start if log_start is not None else None,
-            last_committed=self.committed.get,
+            last_committed=self.committed.get, retain_closed=retain_closed,
         )  # fmt: skip
         self.offset = 0
 
@@ -272,6 +279,27 @@ def test_closed_ticket_past_retention_is_deleted() -> None:
     assert h.proc.expired_tickets(h.now) == [(3, "T1")]
     asyncio.run(h.proc.on_tick(encode_tick(Tick(("T1",), h.now, "expire")), partition=3))
     assert "T1" not in h.tickets
+    assert h.proc.expired_tickets(h.now) == []
+
+
+def test_the_most_recently_closed_tickets_are_kept_past_retention_the_longest_closed_go_first() -> None:
+    h = Harness(ts("2026-11-16 10:00"), retain_closed=2)
+    for i, day in enumerate(("16", "17", "18")):
+        h.event(created(f"2026-11-{day} 10:00", "major", ticket=f"T{i}"))
+        h.event(ev("ticket.responded", f"2026-11-{day} 10:05", f"T{i}"))
+        h.event(ev("ticket.closed", f"2026-11-{day} 10:20", f"T{i}"))
+    h.now = ts("2027-01-30 10:00")  # all three closed over 30 days ago
+    h.event(created("2027-01-30 10:00", ticket="T9"))
+    assert h.proc.expired_tickets(h.now) == [(3, "T0")]
+
+
+def test_under_the_closed_ticket_budget_nothing_is_forgotten() -> None:
+    h = Harness(ts("2026-11-16 10:00"), retain_closed=1)
+    h.event(created("2026-11-16 10:00", "major", ticket="T1"))
+    h.event(ev("ticket.responded", "2026-11-16 10:05", "T1"))
+    h.event(ev("ticket.closed", "2026-11-16 10:20", "T1"))
+    h.now = ts("2027-01-30 10:00")
+    h.event(created("2027-01-30 10:00", ticket="T2"))
     assert h.proc.expired_tickets(h.now) == []
 
 

@@ -115,22 +115,46 @@ def test_events_can_come_from_stdin(
     assert [json.loads(x)["kind"] for x in out] == ["sla.warning"]
 
 
-def test_a_reopen_after_the_retention_finds_no_ticket_unless_the_retention_is_raised(tmp_path: Path) -> None:
-    events = write_events(
+def reopened_42_days_after_closing(tmp_path: Path) -> Path:
+    return write_events(
         tmp_path / "e.jsonl",
         [
             created("2026-03-09 09:00", "urgent"),
             ev("ticket.responded", "2026-03-09 09:10"),
             ev("ticket.closed", "2026-03-09 10:00"),
-            ev("ticket.reopened", "2026-04-20 10:00"),  # 42 days later
+            ev("ticket.reopened", "2026-04-20 10:00"),  # past the 30-day retention
         ],
     )
+
+
+def test_a_reopen_after_the_retention_finds_its_ticket_among_the_most_recently_closed(tmp_path: Path) -> None:
     out = tmp_path / "a.jsonl"
     until = ["--until", "2026-05-01T00:00:00+08:00", "--quiet", "-o", str(out)]
+    assert main(["backtest", str(reopened_42_days_after_closing(tmp_path)), *until]) == 0
+    assert {(a["metric"], a["kind"]) for a in read_alerts(out)} >= {("resolution", "sla.breached")}
+
+
+def test_beyond_the_most_recently_closed_a_reopen_after_the_retention_finds_no_ticket(tmp_path: Path) -> None:
+    events = reopened_42_days_after_closing(tmp_path)
+    out = tmp_path / "a.jsonl"
+    until = ["--until", "2026-05-01T00:00:00+08:00", "--quiet", "-o", str(out), "--retain-closed", "0"]
     assert main(["backtest", str(events), *until]) == 0
     assert read_alerts(out) == []  # forgotten after 30 days: the reopen is held
     assert main(["backtest", str(events), *until, "--retention-days", "60"]) == 0
     assert {(a["metric"], a["kind"]) for a in read_alerts(out)} >= {("resolution", "sla.breached")}
+
+
+def test_the_longest_closed_tickets_are_forgotten_first_beyond_the_most_recent(tmp_path: Path) -> None:
+    lines: list[object] = []
+    for i, day in enumerate(("02", "03", "04")):  # closed on 2, 3 and 4 March
+        tid = f"T{i}"
+        lines += [created(f"2026-03-{day} 09:00", ticket=tid), ev("ticket.closed", f"2026-03-{day} 10:00", tid)]
+    lines += [ev("ticket.reopened", "2026-04-20 10:00", f"T{i}") for i in range(3)]
+    out = tmp_path / "a.jsonl"
+    args = ["--until", "2026-05-01T00:00:00+08:00", "--quiet", "-o", str(out), "--retain-closed", "2"]
+    assert main(["backtest", str(write_events(tmp_path / "e.jsonl", lines)), *args]) == 0
+    reopened = {a["ticket_id"] for a in read_alerts(out) if a["metric"] == "resolution"}
+    assert reopened == {"T1", "T2"}  # T0, closed first, was the one forgotten
 
 
 def test_a_helpdesk_csv_export_gives_the_alerts_of_the_same_events_as_json_lines(

@@ -139,3 +139,12 @@ def test_a_settings_file_for_a_child_is_plain_yaml(tmp_path: Path) -> None:
     write_settings_file(Settings(partitions=5), tmp_path / "child.yaml")
     values = yaml.safe_load((tmp_path / "child.yaml").read_text(encoding="utf-8"))
     assert values["partitions"] == 5 and "sasl_password" not in values
+
+
+def test_the_worker_and_the_backtest_keep_the_same_closed_tickets_by_default() -> None:
+    from slawatch.cli import build_parser
+    from slawatch.sla.engine import RETAIN_CLOSED_TICKETS
+
+    backtest = build_parser().parse_args(["backtest", "events.jsonl"])
+    assert Settings().retain_closed_tickets == RETAIN_CLOSED_TICKETS == backtest.retain_closed
+    assert Settings().retention_seconds == backtest.retention_days * 86400
