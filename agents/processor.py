@@ -658,10 +658,12 @@ class TicketProcessor:
         out: list[tuple[int, str]] = []
         if excess <= 0:
             return out
-        closed.sort(key=lambda s: (s.since, s.ticket_id))
-        for s in closed:
-            if len(out) >= excess or s.since is None or at - s.since <= keep:
-                break  # the rest closed later
+        # Only those past retention are sorted: few per sweep once the sweeps keep up.
+        due = [s for s in closed if s.since is not None and at - s.since > keep]
+        due.sort(key=lambda s: (s.since, s.ticket_id))
+        for s in due:
+            if len(out) >= excess:
+                break
             state = self._load(s.ticket_id)  # the summary only preselects; the engine decides
             if state is not None and self.engine.expired(state, at) and s.partition is not None:
                 out.append((s.partition, s.ticket_id))
