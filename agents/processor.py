@@ -230,7 +230,7 @@ class TicketProcessor:
         except InvalidEvent as exc:
             await self._reject(exc.code, exc.message, exc.field, value, key, topic, partition, offset, now)
             return
-        if key is None or key != event.ticket_id.encode():
+        if key != event.ticket_id.encode():  # an unkeyed message (None) too
             self._miskeyed(partition, offset)
         if self._event_time is None or event.at > self._event_time:
             self._event_time = event.at
@@ -653,20 +653,22 @@ class TicketProcessor:
         if at is None:
             return []
         keep = self.engine.retention_seconds
-        closed = [s for s in self.owned_states() if s.may_expire and s.since is not None and s.partition is not None]
-        excess = len(closed) - self.retain_closed
+        closed = 0
+        due: list[tuple[float, str, int]] = []  # past retention: few per sweep once sweeps keep up
+        for s in self.owned_states():
+            if not s.may_expire or s.since is None or s.partition is None:
+                continue
+            closed += 1
+            if at - s.since > keep:
+                due.append((s.since, s.ticket_id, s.partition))
+        excess = closed - self.retain_closed
         out: list[tuple[int, str]] = []
-        if excess <= 0:
-            return out
-        # Only those past retention are sorted: few per sweep once the sweeps keep up.
-        due = [s for s in closed if s.since is not None and at - s.since > keep]
-        due.sort(key=lambda s: (s.since, s.ticket_id))
-        for s in due:
+        for _since, ticket_id, partition in sorted(due):
             if len(out) >= excess:
                 break
-            state = self._load(s.ticket_id)  # the summary only preselects; the engine decides
-            if state is not None and self.engine.expired(state, at) and s.partition is not None:
-                out.append((s.partition, s.ticket_id))
+            state = self._load(ticket_id)  # the summary only preselects; the engine decides
+            if state is not None and self.engine.expired(state, at):
+                out.append((partition, ticket_id))
         return out
 
     def at_risk(self) -> list[dict[str, object]]:
