@@ -158,14 +158,35 @@ class Backtest:
             sink(heappop(out)[2])
 
     # -- scheduling -----------------------------------------------------------
-    def _schedule(self, tid: str, state: TicketState) -> None:
+    def _schedule(self, tid: str, state: TicketState) -> float | None:
         due = self.engine.next_due(state)
         if due is None:
             self._scheduled.pop(tid, None)
-            return
+            return None
         if self._scheduled.get(tid) != due:
             self._scheduled[tid] = due
             heappush(self._due, (due, tid))
+        return due
+
+    def _track_retention(self, tid: str, state: TicketState, due: float | None) -> None:
+        """Count the ticket towards the retention budget when it may be forgotten: the
+        preconditions of ``engine.expired`` that do not depend on the clock, the same
+        the worker's summaries keep (held events only, or done with no threshold left)."""
+        if state.created_at is None:
+            ref = state.last_at
+        elif due is None:
+            status = state.status
+            ref = state.closed_at if status == "closed" else (state.resolved_at if status == "resolved" else None)
+        else:
+            ref = None
+        if ref is not None:
+            self._may_expire.add(tid)
+            key = ref + self.engine.retention_seconds
+            if self._expiry_last.get(tid) != key:
+                self._expiry_last[tid] = key
+                heappush(self._expiry, (key, tid))
+        else:
+            self._may_expire.discard(tid)  # open again (reopened, or created after held events)
 
     def advance(self, now: float, inclusive: bool = False) -> None:
         """Fire every ticket's thresholds before ``now`` (at or before, if inclusive)."""
@@ -183,7 +204,8 @@ class Backtest:
                 alerts, _ = self.engine.advance(state, now, inclusive)
                 if alerts:
                     self._emit(alerts)
-                self._schedule(tid, state)
+                if self._schedule(tid, state) is None:
+                    self._track_retention(tid, state, None)  # its last threshold fired
         if self.clock is None or now > self.clock:
             self.clock = now
             # Retention is judged only when the clock moves: a late line (behind the
@@ -248,17 +270,7 @@ class Backtest:
             observe(obs)
         if out.alerts:
             self._emit(out.alerts)
-        self._schedule(tid, st)
-        done_at = st.closed_at if st.status == "closed" else st.resolved_at
-        ref = done_at if done_at is not None else (st.last_at if st.created_at is None else None)
-        if ref is not None:
-            self._may_expire.add(tid)
-            key = ref + self.engine.retention_seconds
-            if self._expiry_last.get(tid) != key:
-                self._expiry_last[tid] = key
-                heappush(self._expiry, (key, tid))
-        else:
-            self._may_expire.discard(tid)  # open again (reopened, or created after held events)
+        self._track_retention(tid, st, self._schedule(tid, st))
         if self.clock is not None:
             before = self.clock - self._window
             pending = self._out

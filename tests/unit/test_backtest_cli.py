@@ -272,3 +272,39 @@ def test_sort_keeps_a_tickets_own_line_order_and_reports_invalid_lines_by_their_
     doc = json.loads(summary.read_text())
     assert (doc["applied"], doc["invalid"]) == (3, 1)
     assert "line 3: skipped: invalid_json" in capsys.readouterr().err
+
+
+def test_a_closed_ticket_with_a_threshold_still_ahead_is_forgotten_once_its_last_threshold_fired() -> None:
+    # Closed without a response: the response clock runs on (closing stops only the
+    # resolution clock), so the ticket may not be forgotten until its ladder is done, and
+    # it must be then (the worker's sweep counts it the same way).
+    from slawatch.sla.alerts import Alert
+    from slawatch.sla.backtest import Backtest
+    from slawatch.sla.policy import load_policy
+
+    alerts: list[Alert] = []
+    bt = Backtest(load_policy(None), alerts.append, retention_seconds=3600, retain_closed=0)
+    bt.feed(created("2026-03-02 09:00", ticket="A"))
+    bt.feed(ev("ticket.closed", "2026-03-02 09:10", "A"))
+    bt.feed(created("2026-03-02 11:00", ticket="B"))  # past A's closing + retention, A's ladder still ahead
+    assert "A" in bt.states
+    bt.feed(ev("ticket.responded", "2026-03-04 09:00", "B"))
+    bt.finish()
+    fired = {(a.ticket_id, a.kind, a.level) for a in alerts if a.metric == "response"}
+    assert ("A", "sla.escalated", 2) in fired
+    assert "A" not in bt.states
+
+
+def test_only_tickets_that_may_be_forgotten_count_towards_the_most_recently_closed() -> None:
+    from slawatch.sla.alerts import Alert
+    from slawatch.sla.backtest import Backtest
+    from slawatch.sla.policy import load_policy
+
+    alerts: list[Alert] = []
+    bt = Backtest(load_policy(None), alerts.append, retention_seconds=3600, retain_closed=1)
+    bt.feed(created("2026-03-02 09:00", "urgent", ticket="R"))
+    bt.feed(ev("ticket.resolved", "2026-03-02 09:05", "R"))  # done, nothing ahead
+    bt.feed(created("2026-03-02 09:10", ticket="A"))
+    bt.feed(ev("ticket.closed", "2026-03-02 09:20", "A"))  # closed, its response ladder still ahead
+    bt.feed(created("2026-03-02 11:00", ticket="B"))
+    assert "R" in bt.states  # the one ticket that may be forgotten is within the budget
