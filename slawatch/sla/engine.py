@@ -126,7 +126,7 @@ class Clock:
     target: float
     calendar: str
     fired: int = 0
-    deadline: float | None = None  # recorded when the breach fires
+    deadline: float | None = None  # where elapsed reached the target: recorded at the breach or a target change
     # Memo of the next unfired threshold (instant, bit, kind, level, elapsed); None =
     # stale. Every change to the fields above resets it; it is never serialised.
     nx: tuple[float, int, str, int | None, float] | tuple[()] | None = field(default=None, compare=False, repr=False)
@@ -382,8 +382,8 @@ class SlaEngine:
     ) -> None:
         clock.fired |= bit
         clock.nx = None
-        if bit == BREACH:
-            clock.deadline = fired_at
+        if bit == BREACH and clock.deadline is None:
+            clock.deadline = fired_at  # reached while running: a target change may have set it
         alerts.append(self._alert(state, clock, kind, level, fired_at, elapsed))
 
     @property
@@ -493,10 +493,21 @@ class SlaEngine:
             target = self._target(state, metric)
             if target.seconds == clock.target and target.calendar == clock.calendar:
                 continue
+            acc0, since0, calendar0, running = clock.acc, clock.since, clock.calendar, clock.state == RUNNING
             self._catch_up(clock, t)
             clock.target = target.seconds
             clock.calendar = target.calendar
             clock.nx = None
+            # The deadline is where elapsed reaches the new target. Still ahead: computed
+            # when an alert needs it. Already behind: where it was crossed, when that lies in
+            # the run just folded in (elapsed then still counted on the old calendar);
+            # before it the crossing is not kept, and the change itself stands for it.
+            if clock.acc < clock.target:
+                clock.deadline = None
+            elif running and acc0 < clock.target:
+                clock.deadline = self._cals[calendar0].add(since0, clock.target - acc0)
+            else:
+                clock.deadline = t
 
     # ------------------------------------------------------------------ events
     def apply(self, state: TicketState | None, event: TicketEvent) -> Outcome:

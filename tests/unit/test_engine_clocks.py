@@ -7,7 +7,7 @@ Mon-Fri 09:00-18:00 Asia/Shanghai.
 from __future__ import annotations
 
 import pytest
-from sla_scenarios import created, ev, run, signals
+from sla_scenarios import created, ev, run, signals, ts
 
 from slawatch.sla.engine import SlaEngine, TicketState
 from slawatch.sla.events import parse_event
@@ -187,6 +187,37 @@ def test_priority_change_keeps_elapsed_time_and_moves_the_deadline() -> None:
         ("breached", "response", None, "2026-11-16 13:00"),
         ("escalated", "response", 1, "2026-11-16 13:00"),
     ]
+
+
+def test_alerts_fired_by_a_priority_change_past_the_target_carry_the_instant_the_target_was_reached() -> None:
+    # A major ticket's resolution runs Mon 09:00 on; urgent's 27 business hours were
+    # reached on Wed 18:00, two days before the change made them the target.
+    events = [
+        created("2026-03-02 09:00", "major"),
+        ev("ticket.responded", "2026-03-02 09:10"),
+        ev("ticket.priority_changed", "2026-03-06 10:00", priority="urgent"),
+    ]
+    alerts = [a for a in run(events, until="2026-03-06 10:00") if a.metric == "resolution"]
+    assert [a.kind for a in alerts] == ["sla.warning", "sla.breached", "sla.escalated"]
+    assert {a.deadline for a in alerts} == {ts("2026-03-04 18:00")}
+
+
+def test_an_escalation_after_a_lower_priority_carries_the_new_targets_deadline() -> None:
+    # Breached as normal (5 working days: Fri 03-06 18:00); as major the target is 7
+    # working days (Tue 03-10 18:00), and level 2 comes at 10.5 of them.
+    events = [
+        created("2026-03-02 09:00"),
+        ev("ticket.responded", "2026-03-02 09:10"),
+        ev("ticket.priority_changed", "2026-03-09 10:00", priority="major"),
+    ]
+    alerts = run(events, until="2026-03-17 18:00")
+    breach, level2 = (
+        next(a for a in alerts if a.metric == "resolution" and (a.kind, a.level) == k)
+        for k in (("sla.breached", None), ("sla.escalated", 2))
+    )
+    assert breach.deadline == ts("2026-03-06 18:00")
+    assert signals([level2]) == [("escalated", "resolution", 2, "2026-03-16 13:30")]
+    assert level2.deadline == ts("2026-03-10 18:00")
 
 
 def test_reopen_restarts_resolution_where_it_stopped_without_resending_signals() -> None:
