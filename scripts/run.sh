@@ -4,8 +4,8 @@
 # Sets up .venv (or $SLAWATCH_VENV) with slawatch, then `slawatch run`: starts a local
 # Kafka broker from Maven Central jars unless one answers at $SLAWATCH_BROKER, creates
 # the topics, starts a worker (metrics at http://127.0.0.1:6066/metrics) and the
-# simulator feeding it. Ctrl-C stops the worker and the simulator; the broker keeps
-# running until `.venv/bin/slawatch kafka stop`.
+# simulator feeding it. Ctrl-C stops the worker and the simulator, then the broker if
+# this run started it (a broker that was already answering is left running).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

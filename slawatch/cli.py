@@ -9,6 +9,8 @@ that need them, so ``slawatch policy check`` stays instant.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--policy", type=Path, dest="policy_file")
     p.add_argument("--web-port", type=int, dest="web_port")
-    p.add_argument("--rate", type=float, default=20.0, help="simulated tickets per second")
+    p.add_argument(
+        "--rate", type=float, default=1.0,
+        help="peak new tickets per simulated second (1 at --speed 60: ~460 messages/s at the morning peak, "
+        "within one worker's reach; see docs/simulator.md)",
+    )  # fmt: skip
     p.add_argument("--speed", type=float, default=60.0, help="simulated time compression")
     p.add_argument("--no-simulator", action="store_true")
 
@@ -176,6 +182,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        if not _writes_stdout(args):
+            raise
+        # The reader of our stdout went away (`slawatch simulate -o - | head`): stop
+        # quietly with the status of a process killed by SIGPIPE, as `cat` does, and keep
+        # the interpreter's final flush from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _writes_stdout(args: argparse.Namespace) -> bool:
+    if args.command == "simulate":
+        return str(args.output) == "-"
+    return args.command == "backtest" and not args.output
 
 
 if __name__ == "__main__":

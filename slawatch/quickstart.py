@@ -129,4 +129,5 @@ def run(settings: Settings, rate: float, speed: float, simulator: bool) -> int:
         _stop(children)
         if broker is not None:
             broker.stop()
+            print(f"slawatch run: stopped the local broker ({broker.bootstrap})", file=sys.stderr, flush=True)
         signal.signal(signal.SIGTERM, previous)

@@ -377,12 +377,31 @@ def publish(
 
 
 def open_export(path: Path) -> tuple[IO[bytes], int | None]:
-    """The file as bytes, and its size when that measures progress (not for gzip/stdin)."""
+    """The file as bytes, and its size when that measures progress (not for gzip/stdin).
+
+    Gzip is recognised by its magic bytes, not only by a ``.gz`` name: ``zcat``-less
+    pipes (``cat export.jsonl.gz | slawatch backtest -``) and renamed files read the same.
+    """
     if str(path) == "-":
-        return sys.stdin.buffer, None
+        stdin = sys.stdin.buffer
+        if _is_gzip(stdin):
+            return cast("IO[bytes]", gzip.GzipFile(fileobj=stdin, mode="rb")), None
+        return stdin, None
     if path.suffix.lower() == ".gz":
         return cast("IO[bytes]", gzip.open(path, "rb")), None
-    return path.open("rb"), path.stat().st_size
+    f = path.open("rb")
+    if _is_gzip(f):
+        f.close()
+        return cast("IO[bytes]", gzip.open(path, "rb")), None
+    return f, path.stat().st_size
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_gzip(stream: IO[bytes]) -> bool:
+    peek = getattr(stream, "peek", None)
+    return peek is not None and bytes(peek(2)[:2]) == _GZIP_MAGIC
 
 
 def main(args: argparse.Namespace, settings: Settings, *, producer: Producer | None = None) -> int:

@@ -406,6 +406,8 @@ def main(args: argparse.Namespace) -> int:
             bt = Backtest(policy, write, retention_seconds=retention, retain_closed=retain)
             try:
                 _feed_file(bt, source, fmt, args.events, report, by_ticket_time=getattr(args, "sort", False))
+            except BrokenPipeError:  # our stdout's reader went away (`| head`): not the input
+                raise
             except (OSError, EOFError) as exc:  # e.g. a truncated or not-really-gzip file
                 raise SlawatchError(f"{args.events}: cannot read ({exc})") from None
             summary = bt.finish(until)

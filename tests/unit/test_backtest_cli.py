@@ -308,3 +308,44 @@ def test_only_tickets_that_may_be_forgotten_count_towards_the_most_recently_clos
     bt.feed(ev("ticket.closed", "2026-03-02 09:20", "A"))  # closed, its response ladder still ahead
     bt.feed(created("2026-03-02 11:00", ticket="B"))
     assert "R" in bt.states  # the one ticket that may be forgotten is within the budget
+
+
+def test_a_gzipped_export_is_read_from_stdin_and_under_any_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    import gzip
+    import io
+    import sys
+
+    lines = [created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 15:00")]
+    plain = write_events(tmp_path / "e.jsonl", lines)
+    zipped = gzip.compress(plain.read_bytes())
+    (tmp_path / "renamed.jsonl").write_bytes(zipped)
+    expected = tmp_path / "expected.jsonl"
+    assert main(["backtest", str(plain), "--quiet", "-o", str(expected)]) == 0
+    assert len(read_alerts(expected)) == 3  # the response's warning, breach and level 1
+
+    out = tmp_path / "renamed.out"
+    assert main(["backtest", str(tmp_path / "renamed.jsonl"), "--quiet", "-o", str(out)]) == 0
+    assert out.read_bytes() == expected.read_bytes()
+
+    stdin = io.TextIOWrapper(io.BufferedReader(io.BytesIO(zipped)))  # a pipe's stdin can peek
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["backtest", "-", "--quiet"]) == 0
+    assert capsysbinary.readouterr().out == expected.read_bytes()
+
+
+def test_a_reader_that_closes_the_pipe_early_stops_the_backtest_quietly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    lines = [created(f"2026-11-16 10:{i % 60:02d}", ticket=f"T{i}") for i in range(3000)]
+    events = write_events(tmp_path / "e.jsonl", lines)
+    cmd = [sys.executable, "-m", "slawatch", "backtest", str(events), "--until", "2026-12-31T00:00:00+08:00"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"{")
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, as cat exits
+    assert "Traceback" not in err and "Broken pipe" not in err
