@@ -8,21 +8,28 @@ the fix instead of surfacing later as a Kafka or Faust traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from slawatch.exceptions import ConfigError
 
 __all__ = ["Settings", "load_settings", "write_settings_file"]
 
 ENV_PREFIX = "SLAWATCH_"
+
+#: A list setting: in the environment either comma separated (``repair,sales``, as
+#: ``SLAWATCH_BROKER``) or a JSON array (``["repair","sales"]``).
+_Names = Annotated[tuple[str, ...], NoDecode]
+_Numbers = Annotated[tuple[int, ...], NoDecode]
 
 
 def default_cache_dir() -> Path:
@@ -71,12 +78,12 @@ class Settings(BaseSettings):
     retention_seconds: float = Field(30 * 86400, ge=0)
     #: Closed-out tickets kept however old, the most recent first (see slawatch.sla.engine).
     retain_closed_tickets: int = Field(50_000, ge=0)
-    window_sizes_seconds: tuple[int, ...] = (60, 3600)
+    window_sizes_seconds: _Numbers = (60, 3600)
     window_expires_seconds: int = Field(86400, ge=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # --- Metric label bounds (a value outside the list becomes "other") ---------------
-    departments: tuple[str, ...] = (
+    departments: _Names = (
         "repair",
         "installation",
         "customer_service",
@@ -84,9 +91,9 @@ class Settings(BaseSettings):
         "logistics",
         "sales",
     )
-    channels: tuple[str, ...] = ("phone", "email", "app", "web", "wechat", "visit", "other")
-    product_lines: tuple[str, ...] = ("appliance", "hvac", "kitchen", "smart_home", "other")
-    vendors: tuple[str, ...] = ("in_house", "vendor_a", "vendor_b", "vendor_c")
+    channels: _Names = ("phone", "email", "app", "web", "wechat", "visit", "other")
+    product_lines: _Names = ("appliance", "hvac", "kitchen", "smart_home", "other")
+    vendors: _Names = ("in_house", "vendor_a", "vendor_b", "vendor_c")
 
     # --- Local broker (slawatch kafka start) ----------------------------------------------
     kafka_version: str = "3.9.1"
@@ -94,6 +101,20 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(9093, ge=1, le=65535)
     kafka_dir: Path | None = None
     cache_dir: Path = Field(default_factory=default_cache_dir)
+
+    @field_validator("window_sizes_seconds", "departments", "channels", "product_lines", "vendors", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                msg = f'not a JSON array: {value!r}; write a,b,c or a JSON array like ["a", "b"]'
+                raise ValueError(msg) from None
+        return [part.strip() for part in text.split(",") if part.strip()]
 
     @field_validator("broker")
     @classmethod
@@ -162,15 +183,19 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings(**values)
+    except SettingsError as exc:  # an environment value pydantic-settings could not parse
+        msg = f"invalid settings: {exc}; see the SLAWATCH_* variables in docs/operations.md"
+        raise ConfigError(msg, file=str(path) if path else None) from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "?"
-            if key in overrides:
-                source = f"command-line flag --{key.replace('_', '-')}"
-            elif key in env_keys:
-                source = f"environment variable {ENV_PREFIX}{key.upper()}"
-            elif path is not None and key.split(".")[0] in file_values:
+            name = key.split(".")[0]  # window_sizes_seconds.1: the setting, not the item
+            if name in overrides:
+                source = f"command-line flag --{name.replace('_', '-')}"
+            elif name in env_keys:
+                source = f"environment variable {ENV_PREFIX}{name.upper()}"
+            elif path is not None and name in file_values:
                 source = f"{path}"
             else:
                 source = "settings"

@@ -181,15 +181,33 @@ class _Problems:
     def __init__(self, source: str) -> None:
         self.source = source
         self.items: list[PolicyProblem] = []
+        #: Calendars defined but invalid (already reported): targets naming them are not
+        #: reported again as naming an unknown calendar.
+        self.broken_calendars: set[str] = set()
 
     def add(self, key: str, problem: str, fix: str) -> None:
         self.items.append(PolicyProblem(self.source, key, problem, fix))
 
 
+class _PolicyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but an impossible date (``2027-13-01``, ``2027-02-30``) stays
+    text instead of raising from deep inside PyYAML: the date check then names the key."""
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_PolicyLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     problems = _Problems(source)
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_PolicyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise PolicyError([PolicyProblem(source, "(file)", f"not valid YAML: {exc}", "fix the YAML syntax")]) from None
     if not isinstance(doc, dict):
@@ -413,7 +431,12 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
                 working_day_seconds=int(wdh * 3600) if wdh else None,
             )
         except ValueError as exc:  # overlapping hours, a date in both lists, no hours at all
-            problems.add(key, str(exc), "fix the calendar as the message says")
+            # The calendar's messages end with their fix after "; ": split them, and name
+            # the key the problem is in.
+            problem, _, fix = str(exc).removeprefix(f"calendar {str(name)!r}: ").partition("; ")
+            where = ".workdays" if "as holiday and" in problem else ".hours" if "weekday" in problem else ""
+            problems.add(key + where, problem, fix or "see docs/calendars.md")
+    problems.broken_calendars.update(str(name) for name in raw if str(name) not in cals)
     return cals
 
 
@@ -426,7 +449,7 @@ def _target(raw: Any, key: str, cals: Mapping[str, BusinessCalendar], problems: 
     cal = cals.get(str(cal_name)) if cal_name is not None else None
     if cal_name is None:
         problems.add(f"{key}.calendar", "missing", f"name one of the calendars: {', '.join(cals) or '(none defined)'}")
-    elif cal is None:
+    elif cal is None and str(cal_name) not in problems.broken_calendars:
         problems.add(
             f"{key}.calendar", f"unknown calendar {cal_name!r}", f"use one of: {', '.join(cals) or '(none defined)'}"
         )

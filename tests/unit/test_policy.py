@@ -123,4 +123,34 @@ def test_overlapping_hours_are_a_policy_problem_not_a_crash() -> None:
     )
     with pytest.raises(PolicyError) as info:
         parse_policy(text, "overlap.yaml")
-    assert any(p.key == "calendars.business" for p in info.value.problems)
+    [problem] = info.value.problems
+    assert problem.key == "calendars.business.hours" and "overlap" in problem.problem
+    assert problem.fix == "list each working period once"
+
+
+def test_an_impossible_unquoted_date_is_a_problem_at_its_key_not_a_crash() -> None:
+    text = default_policy_text().replace("holidays: []", "holidays: [2027-13-01, 2027-02-11]")
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "dates.yaml")
+    [problem] = info.value.problems
+    assert (problem.file, problem.key) == ("dates.yaml", "calendars.business.holidays[0]")
+    assert "2027-13-01" in problem.problem and "YYYY-MM-DD" in problem.fix
+
+
+def test_a_broken_calendar_is_reported_once_not_again_by_every_target_naming_it() -> None:
+    text = default_policy_text().replace("timezone: Asia/Shanghai\n    hours", "timezone: Asia/Shanghia\n    hours")
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "tz.yaml")
+    assert [p.key for p in info.value.problems] == ["calendars.business.timezone"]
+
+
+def test_a_date_in_both_lists_names_the_workdays_key_and_the_fix() -> None:
+    text = (
+        default_policy_text()
+        .replace("holidays: []", "holidays: [2027-02-13]")
+        .replace("workdays: []", "workdays: [2027-02-13]")
+    )
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "both.yaml")
+    [problem] = info.value.problems
+    assert problem.key == "calendars.business.workdays" and problem.fix == "keep each date in one list"

@@ -148,3 +148,22 @@ def test_the_worker_and_the_backtest_keep_the_same_closed_tickets_by_default() -
     backtest = build_parser().parse_args(["backtest", "events.jsonl"])
     assert Settings().retain_closed_tickets == RETAIN_CLOSED_TICKETS == backtest.retain_closed
     assert Settings().retention_seconds == backtest.retention_days * 86400
+
+
+@pytest.mark.parametrize("value", ["repair,sales", " repair , sales ", '["repair", "sales"]'])
+def test_a_list_setting_in_the_environment_is_comma_separated_or_a_json_array(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SLAWATCH_DEPARTMENTS", value)
+    monkeypatch.setenv("SLAWATCH_WINDOW_SIZES_SECONDS", "60,300")
+    settings = load_settings()
+    assert settings.departments == ("repair", "sales") and settings.window_sizes_seconds == (60, 300)
+
+
+def test_a_bad_item_of_a_list_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLAWATCH_WINDOW_SIZES_SECONDS", "60,an hour")
+    with pytest.raises(ConfigError, match="environment variable SLAWATCH_WINDOW_SIZES_SECONDS"):
+        load_settings()
+    monkeypatch.setenv("SLAWATCH_WINDOW_SIZES_SECONDS", "[60,")
+    with pytest.raises(ConfigError, match="not a JSON array"):
+        load_settings()
