@@ -30,7 +30,7 @@ from slawatch.exceptions import InvalidEvent, SlawatchError
 # File handling is replay's (gzip, stdin, CSV sniffing and mapping): one reader of
 # exports for both commands (replay imports no Kafka client at module level).
 from slawatch.replay import detect_format, open_export, read_csv
-from slawatch.sla.alerts import KIND_BREACHED, Alert
+from slawatch.sla.alerts import KIND_BREACHED, Alert, format_instant
 from slawatch.sla.engine import RETAIN_CLOSED_TICKETS, Observation, SlaEngine, TicketState
 from slawatch.sla.events import parse_event, parse_timestamp
 from slawatch.sla.policy import Policy, load_policy
@@ -410,6 +410,7 @@ def main(args: argparse.Namespace) -> int:
                 raise
             except (OSError, EOFError) as exc:  # e.g. a truncated or not-really-gzip file
                 raise SlawatchError(f"{args.events}: cannot read ({exc})") from None
+            last_event_time = bt.clock
             summary = bt.finish(until)
         finally:
             if gc_enabled:
@@ -427,6 +428,13 @@ def main(args: argparse.Namespace) -> int:
         print(text, file=sys.stderr)
     for warning in summary.calendar_warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if until is not None and last_event_time is not None and until < last_event_time:
+        print(
+            f"warning: --until {args.until} lies before the latest event time of the file "
+            f"({format_instant(last_event_time, policy.display_timezone)}), so it advanced nothing: every alert "
+            f"up to that event is in the output; give an instant after it to see what falls due later",
+            file=sys.stderr,
+        )
     if summary.behind_clock:
         print(
             f"warning: {summary.behind_clock} event(s) lay behind the event-time clock (the file is not "

@@ -349,3 +349,14 @@ def test_a_reader_that_closes_the_pipe_early_stops_the_backtest_quietly(tmp_path
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, as cat exits
     assert "Traceback" not in err and "Broken pipe" not in err
+
+
+def test_an_until_before_the_last_event_is_reported_as_advancing_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = write_events(tmp_path / "e.jsonl", [created("2026-11-16 10:00"), created("2026-11-20 10:00", ticket="B")])
+    out = ["--quiet", "-o", str(tmp_path / "a.jsonl")]
+    assert main(["backtest", str(events), "--until", "2026-11-18T00:00:00+08:00", *out]) == 0
+    assert "advanced nothing" in capsys.readouterr().err
+    assert main(["backtest", str(events), "--until", "2026-11-21T00:00:00+08:00", *out]) == 0
+    assert "advanced nothing" not in capsys.readouterr().err
