@@ -18,6 +18,9 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import io
+import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -380,28 +383,76 @@ def open_export(path: Path) -> tuple[IO[bytes], int | None]:
     """The file as bytes, and its size when that measures progress (not for gzip/stdin).
 
     Gzip is recognised by its magic bytes, not only by a ``.gz`` name: ``zcat``-less
-    pipes (``cat export.jsonl.gz | slawatch backtest -``) and renamed files read the same.
+    pipes (``cat export.jsonl.gz | slawatch backtest -``), ``<(…)`` and renamed files
+    read the same. A stream that can be read only once (stdin, a pipe) has its first
+    bytes read to tell, then put back in front of the rest.
     """
     if str(path) == "-":
-        stdin = sys.stdin.buffer
-        if _is_gzip(stdin):
-            return cast("IO[bytes]", gzip.GzipFile(fileobj=stdin, mode="rb")), None
-        return stdin, None
+        return _sniffed(sys.stdin.buffer, owned=False), None
     if path.suffix.lower() == ".gz":
         return cast("IO[bytes]", gzip.open(path, "rb")), None
     f = path.open("rb")
-    if _is_gzip(f):
-        f.close()
-        return cast("IO[bytes]", gzip.open(path, "rb")), None
-    return f, path.stat().st_size
+    info = os.fstat(f.fileno())
+    if not stat.S_ISREG(info.st_mode):
+        return _sniffed(f, owned=True), None
+    if bytes(f.peek(2)[:2]) == _GZIP_MAGIC:  # a regular file's first read fills the buffer
+        return cast("IO[bytes]", _ClosingGzip(f)), None
+    return f, info.st_size
 
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _is_gzip(stream: IO[bytes]) -> bool:
-    peek = getattr(stream, "peek", None)
-    return peek is not None and bytes(peek(2)[:2]) == _GZIP_MAGIC
+def _sniffed(stream: IO[bytes], *, owned: bool) -> IO[bytes]:
+    head = stream.read(2)  # blocks until two bytes or the end, however the writer splits them
+    rest = cast("IO[bytes]", io.BufferedReader(_Prefixed(head, stream, owned=owned), buffer_size=1 << 16))
+    return cast("IO[bytes]", _ClosingGzip(rest)) if head == _GZIP_MAGIC else rest
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read from a stream, then the rest of that stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes], *, owned: bool) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+        self._owned = owned
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        read1 = getattr(self._rest, "read1", self._rest.read)
+        data = read1(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            if self._owned and not self.closed:
+                self._rest.close()
+        finally:
+            super().close()
+
+
+class _ClosingGzip(gzip.GzipFile):
+    """A gzip reader over an open stream that closes that stream with itself."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__(fileobj=stream, mode="rb")
+        self._stream = stream
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._stream.close()
 
 
 def main(args: argparse.Namespace, settings: Settings, *, producer: Producer | None = None) -> int:

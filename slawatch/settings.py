@@ -114,7 +114,11 @@ class Settings(BaseSettings):
             except json.JSONDecodeError:
                 msg = f'not a JSON array: {value!r}; write a,b,c or a JSON array like ["a", "b"]'
                 raise ValueError(msg) from None
-        return [part.strip() for part in text.split(",") if part.strip()]
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if not parts:
+            msg = f"empty ({value!r}): list values as a,b,c, or unset it for the default"
+            raise ValueError(msg)
+        return parts
 
     @field_validator("broker")
     @classmethod

@@ -470,7 +470,13 @@ class SlaEngine:
     # ------------------------------------------------------------------ clocks
     def _catch_up(self, clock: Clock, t: float) -> None:
         if clock.state == RUNNING and t > clock.since:
-            clock.acc += self._cals[clock.calendar].elapsed(clock.since, t)
+            cal = self._cals[clock.calendar]
+            acc = clock.acc + cal.elapsed(clock.since, t)
+            if clock.deadline is None and clock.acc < clock.target <= acc:
+                # Passed the target in this run without a breach to record it (the breach
+                # fired under a lower target before a priority change raised it).
+                clock.deadline = cal.add(clock.since, clock.target - clock.acc)
+            clock.acc = acc
             clock.since = t
             clock.nx = None
 

@@ -411,7 +411,9 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
             problems.add(f"{key}.holidays_preset", f"unknown preset {preset!r}", "use cn (mainland China) or remove it")
             ok = False
         wdh = spec.get("working_day_hours")
-        if wdh is not None and (isinstance(wdh, bool) or not isinstance(wdh, int | float) or not 0 < wdh <= 24):
+        if wdh is not None and (
+            isinstance(wdh, bool) or not isinstance(wdh, int | float) or not 0 < wdh <= 24 or int(wdh * 3600) < 1
+        ):
             problems.add(
                 f"{key}.working_day_hours", f"must be hours in (0, 24], got {wdh!r}", "e.g. working_day_hours: 9"
             )
@@ -434,6 +436,8 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
             # The calendar's messages end with their fix after "; ": split them, and name
             # the key the problem is in.
             problem, _, fix = str(exc).removeprefix(f"calendar {str(name)!r}: ").partition("; ")
+            if fix.startswith("got "):  # not a fix: the value the message quotes
+                problem, fix = f"{problem}; {fix}", "see docs/calendars.md"
             where = ".workdays" if "as holiday and" in problem else ".hours" if "weekday" in problem else ""
             problems.add(key + where, problem, fix or "see docs/calendars.md")
     problems.broken_calendars.update(str(name) for name in raw if str(name) not in cals)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sla_scenarios import created, ev
@@ -360,3 +362,58 @@ def test_an_until_before_the_last_event_is_reported_as_advancing_nothing(
     assert "advanced nothing" in capsys.readouterr().err
     assert main(["backtest", str(events), "--until", "2026-11-21T00:00:00+08:00", *out]) == 0
     assert "advanced nothing" not in capsys.readouterr().err
+
+
+class _Trickle(io.RawIOBase):
+    """A pipe whose writer sends one byte at a time: a first read may return one byte."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._data:
+            return 0
+        buffer[0] = self._data[0]
+        self._data = self._data[1:]
+        return 1
+
+
+def test_gzip_on_stdin_is_recognised_when_its_first_bytes_come_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    import gzip
+    import sys
+
+    plain = write_events(
+        tmp_path / "e.jsonl", [created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 15:00")]
+    )
+    expected = tmp_path / "expected.jsonl"
+    assert main(["backtest", str(plain), "--quiet", "-o", str(expected)]) == 0
+    stdin = io.TextIOWrapper(io.BufferedReader(_Trickle(gzip.compress(plain.read_bytes()))))
+    assert stdin.buffer.peek(2)[:2] == b"\x1f"  # the case: one byte in hand
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["backtest", "-", "--quiet"]) == 0
+    assert capsysbinary.readouterr().out == expected.read_bytes()
+
+
+def test_a_gzipped_export_read_through_a_named_pipe_is_read_once(tmp_path: Path) -> None:
+    import gzip
+    import os
+    import threading
+
+    plain = write_events(
+        tmp_path / "e.jsonl", [created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 15:00")]
+    )
+    expected = tmp_path / "expected.jsonl"
+    assert main(["backtest", str(plain), "--quiet", "-o", str(expected)]) == 0
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(gzip.compress(plain.read_bytes()),))
+    writer.start()
+    out = tmp_path / "out.jsonl"
+    assert main(["backtest", str(fifo), "--quiet", "-o", str(out)]) == 0
+    writer.join(timeout=10)
+    assert out.read_bytes() == expected.read_bytes()

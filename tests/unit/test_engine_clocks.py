@@ -341,3 +341,18 @@ def test_a_late_created_ticket_fires_its_past_thresholds_before_any_later_line_p
     ]
     own_response_first = run([*late, ev("ticket.responded", "2026-11-16 09:20", ticket="B")])
     assert signals(own_response_first) == []  # nothing lies before 09:20 yet: the response meets
+
+
+def test_a_clock_that_passes_a_raised_target_while_running_keeps_that_instant_as_its_deadline() -> None:
+    # Breached as normal (Fri 03-06 18:00), raised to major's 7 working days (reached Tue
+    # 03-10 18:00) with no second breach to record it; a pause after that folds the run.
+    events = [
+        created("2026-03-02 09:00"),
+        ev("ticket.responded", "2026-03-02 09:10"),
+        ev("ticket.priority_changed", "2026-03-09 10:00", priority="major"),
+        ev("ticket.status_changed", "2026-03-11 10:00", status="waiting_customer"),
+        ev("ticket.status_changed", "2026-03-11 11:00", status="in_progress"),
+    ]
+    alerts = run(events, until="2026-03-17 18:00")
+    [level2] = [a for a in alerts if a.metric == "resolution" and a.level == 2]
+    assert level2.deadline == ts("2026-03-10 18:00")

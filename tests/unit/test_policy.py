@@ -154,3 +154,11 @@ def test_a_date_in_both_lists_names_the_workdays_key_and_the_fix() -> None:
         parse_policy(text, "both.yaml")
     [problem] = info.value.problems
     assert problem.key == "calendars.business.workdays" and problem.fix == "keep each date in one list"
+
+
+def test_a_working_day_of_less_than_a_second_is_a_problem_at_its_key() -> None:
+    text = default_policy_text().replace("holidays_preset: cn", "holidays_preset: cn\n    working_day_hours: 0.0001")
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "wdh.yaml")
+    [problem] = info.value.problems
+    assert problem.key == "calendars.business.working_day_hours" and "working_day_hours" in problem.fix

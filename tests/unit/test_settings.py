@@ -167,3 +167,12 @@ def test_a_bad_item_of_a_list_setting_names_the_variable(monkeypatch: pytest.Mon
     monkeypatch.setenv("SLAWATCH_WINDOW_SIZES_SECONDS", "[60,")
     with pytest.raises(ConfigError, match="not a JSON array"):
         load_settings()
+
+
+@pytest.mark.parametrize("value", ["", " ", ","])
+def test_an_empty_list_setting_in_the_environment_is_refused_not_taken_as_no_values(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SLAWATCH_WINDOW_SIZES_SECONDS", value)
+    with pytest.raises(ConfigError, match="SLAWATCH_WINDOW_SIZES_SECONDS.*empty"):
+        load_settings()
