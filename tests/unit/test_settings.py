@@ -174,5 +174,5 @@ def test_an_empty_list_setting_in_the_environment_is_refused_not_taken_as_no_val
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("SLAWATCH_WINDOW_SIZES_SECONDS", value)
-    with pytest.raises(ConfigError, match="SLAWATCH_WINDOW_SIZES_SECONDS.*empty"):
+    with pytest.raises(ConfigError, match=r"SLAWATCH_WINDOW_SIZES_SECONDS.*empty"):
         load_settings()
