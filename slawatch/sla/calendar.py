@@ -39,7 +39,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slawatch.sla.holidays import PRESETS, preset_holidays, preset_workdays, preset_years
 
-__all__ = ["BusinessCalendar"]
+__all__ = ["BusinessCalendar", "CalendarError"]
+
+
+class CalendarError(ValueError):
+    """A calendar definition that cannot work: which part of it (``field``, named as
+    in a policy file), what is wrong and the fix, so a policy check can point at the key."""
+
+    def __init__(self, name: str, field: str | None, problem: str, fix: str) -> None:
+        super().__init__(f"calendar {name!r}: {problem}; {fix}")
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+
 
 _DAY = 86_400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -111,7 +123,7 @@ class BusinessCalendar:
     ``always_open`` calendars (see :meth:`twenty_four_seven`) count every second and
     ignore hours and holidays; their working day is 24 h.
 
-    Raises :class:`ValueError` at construction for anything that would make the
+    Raises :class:`CalendarError` (a :class:`ValueError`) at construction for anything that would make the
     answers wrong later (unknown zone or preset, malformed or overlapping hours, a date
     both holiday and workday, no working hours at all).
     """
@@ -144,31 +156,34 @@ class BusinessCalendar:
         explicit_off = _dates(name, "holidays", holidays)
         explicit_on = _dates(name, "workdays", workdays)
         if preset is not None and preset not in PRESETS:
-            msg = f"calendar {name!r}: unknown holiday preset {preset!r}; expected one of {', '.join(PRESETS)} or none"
-            raise ValueError(msg)
-        if self.always_open and (weekly is not None or explicit_off or explicit_on or preset):
-            msg = (
-                f"calendar {name!r}: a 24x7 (always_open) calendar counts every second, so "
-                "weekly hours, holidays, workdays and presets would be ignored; remove them "
-                "or set always_open to false"
+            raise CalendarError(
+                name,
+                "holidays_preset",
+                f"unknown holiday preset {preset!r}",
+                f"expected one of {', '.join(PRESETS)} or none",
             )
-            raise ValueError(msg)
+        if self.always_open and (weekly is not None or explicit_off or explicit_on or preset):
+            raise CalendarError(
+                name,
+                "always_open",
+                "a 24x7 (always_open) calendar counts every second, so weekly hours, holidays, "
+                "workdays and presets would be ignored",
+                "remove them or set always_open to false",
+            )
         both = sorted(explicit_off & explicit_on)
         if both:
-            msg = (
-                f"calendar {name!r}: {', '.join(map(str, both))} listed both as holiday and "
-                "as workday; keep each date in one list"
-            )
-            raise ValueError(msg)
+            raise CalendarError(
+                name, "workdays", f"{', '.join(map(str, both))} listed both as holiday and as workday",
+                "keep each date in one list",
+            )  # fmt: skip
 
         self._weekly: tuple[Hours, ...] = _weekly_hours(name, _DEFAULT_WEEKLY if weekly is None else weekly)
         self._standard: Hours = _standard_day(self._weekly)
         if not self._standard and not self.always_open:
-            msg = (
-                f"calendar {name!r}: no working hours on any weekday, so no deadline could "
-                "ever be reached; give weekly hours or use a 24x7 calendar"
-            )
-            raise ValueError(msg)
+            raise CalendarError(
+                name, "hours", "no working hours on any weekday, so no deadline could ever be reached",
+                "give weekly hours or use a 24x7 calendar",
+            )  # fmt: skip
         if working_day_seconds is None:
             working_day_seconds = _DAY if self.always_open else sum(e - s for s, e in self._standard)
         if (
@@ -176,11 +191,11 @@ class BusinessCalendar:
             or not isinstance(working_day_seconds, int)
             or (working_day_seconds <= 0)
         ):
-            msg = (
-                f"calendar {name!r}: working_day_seconds must be a positive whole number "
-                f"of seconds; got {working_day_seconds!r}"
-            )
-            raise ValueError(msg)
+            raise CalendarError(
+                name, "working_day_hours",
+                f"working_day_seconds must be a positive whole number of seconds, got {working_day_seconds!r}",
+                "give a working day of at least one second",
+            )  # fmt: skip
         self.working_day_seconds = working_day_seconds
 
         # Effective day-off and make-up-day maps, with names for explain(). Explicit
@@ -529,16 +544,16 @@ def _zone(name: str, key: str) -> tzinfo:
     try:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        msg = f"calendar {name!r}: unknown time zone {key!r}; use an IANA name such as 'Asia/Shanghai' or 'UTC'"
-        raise ValueError(msg) from exc
+        raise CalendarError(
+            name, "timezone", f"unknown time zone {key!r}", "use an IANA name such as 'Asia/Shanghai' or 'UTC'"
+        ) from exc
 
 
 def _dates(name: str, what: str, values: Iterable[date]) -> frozenset[date]:
     out = set()
     for v in values:
         if not isinstance(v, date):
-            msg = f"calendar {name!r}: {what} must be dates (YYYY-MM-DD); got {v!r}"
-            raise ValueError(msg)
+            raise CalendarError(name, what, f"{what} must be dates (YYYY-MM-DD), got {v!r}", "write YYYY-MM-DD")
         out.add(date(v.year, v.month, v.day))  # a datetime means its date
     return frozenset(out)
 
@@ -549,45 +564,41 @@ def _parse_clock(name: str, weekday: int, text: object) -> int:
         h, m, s = (int(p) for p in (*parts, "0")[:3])
         if m < 60 and s < 60 and (h < 24 or (h == 24 and m == s == 0)):
             return h * 3600 + m * 60 + s
-    msg = (
-        f"calendar {name!r}: weekday {weekday} ({_WEEKDAYS[weekday]}): bad time {text!r}; "
-        "expected 'HH:MM' or 'HH:MM:SS' between 00:00 and 24:00"
-    )
-    raise ValueError(msg)
+    raise CalendarError(
+        name, "hours", f"weekday {weekday} ({_WEEKDAYS[weekday]}): bad time {text!r}",
+        "expected 'HH:MM' or 'HH:MM:SS' between 00:00 and 24:00",
+    )  # fmt: skip
 
 
 def _weekly_hours(name: str, weekly: Mapping[int, Sequence[tuple[str, str]]]) -> tuple[Hours, ...]:
     days: list[Hours] = [() for _ in range(7)]
     for weekday, ranges in weekly.items():
         if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
-            msg = f"calendar {name!r}: weekly keys are weekdays 0 (Mon) .. 6 (Sun); got {weekday!r}"
-            raise ValueError(msg)
+            raise CalendarError(
+                name, "hours", f"weekly keys are weekdays 0 (Mon) .. 6 (Sun), got {weekday!r}", "use 0 .. 6"
+            )
         spans: list[tuple[int, int]] = []
         for pair in ranges:
             if isinstance(pair, str) or len(pair) != 2:
-                msg = (
-                    f"calendar {name!r}: weekday {weekday} ({_WEEKDAYS[weekday]}): each range "
-                    f"is a pair like ['09:00', '18:00']; got {pair!r}"
-                )
-                raise ValueError(msg)
+                raise CalendarError(
+                    name, "hours", f"weekday {weekday} ({_WEEKDAYS[weekday]}): each range is a pair, got {pair!r}",
+                    "give it like ['09:00', '18:00']",
+                )  # fmt: skip
             s, e = _parse_clock(name, weekday, pair[0]), _parse_clock(name, weekday, pair[1])
             if s >= e:
-                msg = (
-                    f"calendar {name!r}: weekday {weekday} ({_WEEKDAYS[weekday]}): range "
-                    f"{pair[0]}-{pair[1]} ends before it starts; a range cannot cross midnight, "
-                    "split it over two weekdays"
-                )
-                raise ValueError(msg)
+                raise CalendarError(
+                    name, "hours", f"weekday {weekday} ({_WEEKDAYS[weekday]}): range {pair[0]}-{pair[1]} ends "
+                    "before it starts", "a range cannot cross midnight, split it over two weekdays",
+                )  # fmt: skip
             spans.append((s, e))
         spans.sort()
         merged: list[tuple[int, int]] = []
         for s, e in spans:
             if merged and s < merged[-1][1]:
-                msg = (
-                    f"calendar {name!r}: weekday {weekday} ({_WEEKDAYS[weekday]}): ranges "
-                    "overlap; list each working period once"
-                )
-                raise ValueError(msg)
+                raise CalendarError(
+                    name, "hours", f"weekday {weekday} ({_WEEKDAYS[weekday]}): ranges overlap",
+                    "list each working period once",
+                )  # fmt: skip
             if merged and s == merged[-1][1]:
                 merged[-1] = (merged[-1][0], e)
             else:

@@ -20,7 +20,7 @@ import yaml
 
 from slawatch.exceptions import PolicyError, PolicyProblem
 from slawatch.sla.alerts import Contact
-from slawatch.sla.calendar import BusinessCalendar
+from slawatch.sla.calendar import BusinessCalendar, CalendarError
 
 __all__ = [
     "METRICS",
@@ -432,14 +432,8 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
                 preset=preset,
                 working_day_seconds=int(wdh * 3600) if wdh else None,
             )
-        except ValueError as exc:  # overlapping hours, a date in both lists, no hours at all
-            # The calendar's messages end with their fix after "; ": split them, and name
-            # the key the problem is in.
-            problem, _, fix = str(exc).removeprefix(f"calendar {str(name)!r}: ").partition("; ")
-            if fix.startswith("got "):  # not a fix: the value the message quotes
-                problem, fix = f"{problem}; {fix}", "see docs/calendars.md"
-            where = ".workdays" if "as holiday and" in problem else ".hours" if "weekday" in problem else ""
-            problems.add(key + where, problem, fix or "see docs/calendars.md")
+        except CalendarError as exc:  # overlapping hours, a date in both lists, no hours at all
+            problems.add(f"{key}.{exc.field}" if exc.field else key, exc.problem, exc.fix)
     problems.broken_calendars.update(str(name) for name in raw if str(name) not in cals)
     return cals
 
