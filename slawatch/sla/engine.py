@@ -473,8 +473,8 @@ class SlaEngine:
             cal = self._cals[clock.calendar]
             acc = clock.acc + cal.elapsed(clock.since, t)
             if clock.deadline is None and clock.acc < clock.target <= acc:
-                # Passed the target in this run without a breach to record it (the breach
-                # fired under a lower target before a priority change raised it).
+                # Passed the target in this run without a breach to record it (a target
+                # just changed, or raised after the breach fired under a lower one).
                 clock.deadline = cal.add(clock.since, clock.target - clock.acc)
             clock.acc = acc
             clock.since = t
@@ -499,20 +499,16 @@ class SlaEngine:
             target = self._target(state, metric)
             if target.seconds == clock.target and target.calendar == clock.calendar:
                 continue
-            acc0, since0, calendar0, running = clock.acc, clock.since, clock.calendar, clock.state == RUNNING
-            self._catch_up(clock, t)
+            # The deadline is where elapsed reaches the new target. Still ahead: computed
+            # when an alert needs it. Passed in the run folded in here (on the old
+            # calendar): _catch_up records where. Passed before that run: not kept, and
+            # the change itself stands for it.
             clock.target = target.seconds
+            clock.deadline = None
+            self._catch_up(clock, t)
             clock.calendar = target.calendar
             clock.nx = None
-            # The deadline is where elapsed reaches the new target. Still ahead: computed
-            # when an alert needs it. Already behind: where it was crossed, when that lies in
-            # the run just folded in (elapsed then still counted on the old calendar);
-            # before it the crossing is not kept, and the change itself stands for it.
-            if clock.acc < clock.target:
-                clock.deadline = None
-            elif running and acc0 < clock.target:
-                clock.deadline = self._cals[calendar0].add(since0, clock.target - acc0)
-            else:
+            if clock.deadline is None and clock.acc >= clock.target:
                 clock.deadline = t
 
     # ------------------------------------------------------------------ events
