@@ -91,7 +91,7 @@ def run_worker(settings: Settings, **faust_options: Any) -> int:
     import faust  # heavy: imported only when a worker really starts
 
     from slawatch.agents.app import create_worker
-    from slawatch.streams.topics import ensure_topics, follow_input_topic
+    from slawatch.streams.topics import prepare_topics
 
     logging.basicConfig(level=settings.log_level.upper())
     if logging.getLogger().level > logging.DEBUG:
@@ -101,8 +101,7 @@ def run_worker(settings: Settings, **faust_options: Any) -> int:
     check_settings(settings)
     policy = load_policy(settings.policy_file)
     warn_calendars(policy)
-    settings = follow_input_topic(settings)
-    ensure_topics(settings)
+    settings = prepare_topics(settings)
     worker = create_worker(settings, policy, **faust_options)
     urls = worker_urls(settings)
     print(

@@ -141,7 +141,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "topics":
         from slawatch.streams import topics
 
-        topics.ensure_topics(topics.follow_input_topic(_settings(args)), verbose=True)
+        topics.prepare_topics(_settings(args), verbose=True)
         return 0
     if cmd == "worker":
         from slawatch.agents import worker

@@ -77,7 +77,7 @@ def _start_broker(settings: Settings) -> LocalKafka:
 
 def run(settings: Settings, rate: float, speed: float, simulator: bool) -> int:
     """Run broker (if needed), topics, worker and simulator until Ctrl-C; return an exit code."""
-    from slawatch.streams.topics import ensure_topics, follow_input_topic
+    from slawatch.streams.topics import prepare_topics
 
     broker = None if broker_answers(settings) else _start_broker(settings)
     if broker is not None and broker.bootstrap != settings.broker:
@@ -91,8 +91,7 @@ def run(settings: Settings, rate: float, speed: float, simulator: bool) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        settings = follow_input_topic(settings)
-        ensure_topics(settings)
+        settings = prepare_topics(settings)
         with _settings_file(settings) as (config, env):
             # -P: the current directory is not put on sys.path, so when `slawatch run` is
             # started from a checkout, its ./slawatch folder (the core only) cannot shadow

@@ -15,9 +15,10 @@ its internal topics from their source topic.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,14 @@ from slawatch.exceptions import BrokerError
 from slawatch.settings import Settings
 from slawatch.streams.clients import make_admin
 
-__all__ = ["TopicReport", "copartitioned_topics", "ensure_topics", "follow_input_topic", "topic_names"]
+__all__ = [
+    "TopicReport",
+    "copartitioned_topics",
+    "ensure_topics",
+    "follow_input_topic",
+    "prepare_topics",
+    "topic_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +70,17 @@ def _existing_partitions(admin: Any, names: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def follow_input_topic(settings: Settings, *, timeout: float = 30.0) -> Settings:
+def prepare_topics(settings: Settings, *, verbose: bool = False, timeout: float = 30.0) -> Settings:
+    """A worker's start (also ``slawatch topics`` and ``slawatch run``): follow the input
+    topic (:func:`follow_input_topic`), then create what is missing
+    (:func:`ensure_topics`), over one admin connection; return the settings to run with."""
+    with _admin_client(settings, timeout) as admin:
+        settings = follow_input_topic(settings, timeout=timeout, admin=admin)
+        ensure_topics(settings, verbose=verbose, timeout=timeout, admin=admin)
+    return settings
+
+
+def follow_input_topic(settings: Settings, *, timeout: float = 30.0, admin: Any = None) -> Settings:
     """``settings`` with the input topic's partition count, when that topic exists and
     no count was configured (file, environment or flag).
 
@@ -73,11 +91,8 @@ def follow_input_topic(settings: Settings, *, timeout: float = 30.0) -> Settings
     """
     if "partitions" in settings.model_fields_set:
         return settings
-    admin = _connect(settings, timeout)
-    try:
-        count = _existing_partitions(admin, [settings.topic_events]).get(settings.topic_events)
-    finally:
-        admin.close()
+    with _admin_client(settings, timeout, admin) as client:
+        count = _existing_partitions(client, [settings.topic_events]).get(settings.topic_events)
     if count is None or count == settings.partitions:
         return settings
     log.warning(
@@ -94,24 +109,24 @@ def ensure_topics(
     *,
     verbose: bool = False,
     timeout: float = 30.0,
+    admin: Any = None,
 ) -> list[TopicReport]:
     """Create the missing topics among ``names`` (default: all of :func:`topic_names`).
 
     Idempotent: existing topics are left as they are. Raises :class:`BrokerError` when
     the broker cannot be reached, or, when ``names`` holds both co-partitioned topics (a
     worker's start), when one of them has a partition count other than
-    ``settings.partitions``.
+    ``settings.partitions``. ``admin``: an open admin client to use (default: its own).
     """
     kafka_types = _kafka_types()
     wanted = list(dict.fromkeys(names if names is not None else topic_names(settings)))
-    admin = _connect(settings, timeout)
     reports: list[TopicReport] = []
-    try:
-        existing = _existing_partitions(admin, wanted)
+    with _admin_client(settings, timeout, admin) as client:
+        existing = _existing_partitions(client, wanted)
         missing = [n for n in wanted if n not in existing]
         for name in missing:
             try:
-                admin.create_topics(
+                client.create_topics(
                     [kafka_types.NewTopic(name, settings.partitions, settings.replication_factor)],
                     timeout_ms=int(timeout * 1000),
                 )
@@ -120,12 +135,10 @@ def ensure_topics(
                 created = False  # another worker created it a moment ago
             reports.append(TopicReport(name, settings.partitions, created))
         if missing:
-            existing.update(_existing_partitions(admin, [r.name for r in reports if not r.created]))
+            existing.update(_existing_partitions(client, [r.name for r in reports if not r.created]))
         for name, count in existing.items():
             if name not in missing:
                 reports.append(TopicReport(name, count, False))
-    finally:
-        admin.close()
     reports.sort(key=lambda r: wanted.index(r.name))
     _check_copartitioning(settings, reports)
     for report in reports:
@@ -134,6 +147,19 @@ def ensure_topics(
         if verbose:
             print(line, file=sys.stdout, flush=True)
     return reports
+
+
+@contextlib.contextmanager
+def _admin_client(settings: Settings, timeout: float, admin: Any = None) -> Iterator[Any]:
+    """``admin`` as given (its owner closes it), or a new client closed on exit."""
+    if admin is not None:
+        yield admin
+        return
+    client = _connect(settings, timeout)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _connect(settings: Settings, timeout: float) -> Any:

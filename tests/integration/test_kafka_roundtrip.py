@@ -11,7 +11,7 @@ import pytest
 from slawatch.exceptions import BrokerError
 from slawatch.settings import Settings
 from slawatch.streams.clients import make_admin, make_consumer, make_producer
-from slawatch.streams.topics import ensure_topics, follow_input_topic, topic_names
+from slawatch.streams.topics import ensure_topics, follow_input_topic, prepare_topics, topic_names
 
 
 def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
@@ -55,6 +55,14 @@ def test_a_worker_without_a_configured_count_follows_the_existing_input_topic(te
     assert settings.partitions == 3
     reports = ensure_topics(settings)
     assert {r.name: r.partitions for r in reports}[settings.topic_ticks] == 3
+
+
+def test_a_worker_start_follows_the_input_topic_and_creates_the_rest_with_its_count(test_settings: Settings) -> None:
+    ensure_topics(test_settings.model_copy(update={"partitions": 3}), names=[test_settings.topic_events])
+    settings = prepare_topics(unconfigured_partitions(test_settings))
+    assert settings.partitions == 3
+    again = ensure_topics(settings)
+    assert {r.name: (r.partitions, r.created) for r in again} == {name: (3, False) for name in topic_names(settings)}
 
 
 def test_a_configured_partition_count_is_kept_when_the_input_topic_differs(test_settings: Settings) -> None:
