@@ -101,6 +101,14 @@ class InputOffsets:
     def handled(self, partition: int, offset: int) -> None:
         self.processed[partition] = offset
 
+    def follows(self, partition: int, offset: int) -> bool:
+        """Whether ``offset`` comes right after the last one handled: nothing to repair.
+
+        Checked per message before :meth:`repair_before`, which the common case then
+        skips (with the re-read callback built for it).
+        """
+        return self.processed.get(partition) == offset - 1
+
     async def catch_up(self, topic: str, partition: int, start: int, end: int, apply: ApplyRecord) -> bool:
         """Apply offsets ``start <= offset < end`` not handled yet; True when any were read.
 

@@ -199,7 +199,8 @@ class TicketProcessor:
         if self.offsets.redelivered(partition, offset):
             return
         now = self._clock()
-        await self.offsets.repair_before(topic, partition, offset, self._reread_applier(topic, partition, now))
+        if not self.offsets.follows(partition, offset):
+            await self.offsets.repair_before(topic, partition, offset, self._reread_applier(topic, partition, now))
         try:
             await self._on_event(value, key=key, topic=topic, partition=partition, offset=offset, now=now)
         finally:
@@ -469,9 +470,9 @@ class TicketProcessor:
             self.windows.add(incs)
 
     def _report_calendar_years(self) -> None:
+        if self.engine.missing_calendar_year_count == len(self._reported_years):
+            return  # runs per event: the set is built only when a year was added
         missing = self.engine.missing_calendar_years
-        if len(missing) == len(self._reported_years):
-            return
         for calendar, year in sorted(missing - self._reported_years):
             log.warning(
                 "calendar %r has no holiday list for %d: counting it without holidays; "

@@ -395,6 +395,11 @@ class SlaEngine:
         """
         return {(name, year) for name, cal in self._cals.items() for year in cal.years_without_data}
 
+    @property
+    def missing_calendar_year_count(self) -> int:
+        """``len(missing_calendar_years)`` without building the set (a worker checks it per event)."""
+        return sum([len(cal.years_without_data) for cal in self._cals.values()])
+
     # ------------------------------------------------------------------ time
     def _next(self, clock: Clock) -> tuple[float, int, str, int | None, float] | tuple[()]:
         """The clock's next unfired threshold as (instant, bit, kind, level, elapsed), or ()."""

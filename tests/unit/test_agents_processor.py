@@ -611,3 +611,13 @@ def test_a_ticket_whose_creation_has_not_come_is_counted_as_awaiting_it() -> Non
     h.event(created("2026-11-16 09:45", ticket="T9"))
     assert h.sample("slawatch_tickets_awaiting_creation", waiting="gt_1h") == 0
     assert h.sample("slawatch_open_tickets", status="open", priority="normal", department="repair") == 1
+
+
+def test_a_clock_running_into_a_year_without_holiday_data_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness(ts("2026-12-30 10:00"))
+    h.event(created("2026-12-30 10:00", ticket="T1"))  # 5 working days: the deadline lies in 2027
+    h.event(created("2026-12-30 11:00", ticket="T2"))
+    assert h.sample("slawatch_calendar_year_missing", calendar="business", year="2027") == 1
+    assert caplog.text.count("no holiday list for 2027") == 1
