@@ -14,7 +14,9 @@ Rules that are easy to get wrong, and how they are implemented:
   and the threshold fires only if its clock still runs after ``t``.
 * A threshold already exceeded when an event changes the target (priority change, or a
   paused clock resuming under a target lowered meanwhile) fires at once with the
-  event's time as ``fired_at``.
+  event's time as ``fired_at``. Elapsed time is the measure of the clock's running
+  intervals on its calendar: a change to a target on another calendar measures them
+  again (:meth:`SlaEngine._measure_runs`).
 * A ticket's events never move its time backwards: an event older than the ticket's
   latest one is applied at the latest time, so durations are never negative.
 * Events that arrive before their ticket's ``ticket.created`` are held in the state and
@@ -117,7 +119,16 @@ class Observation(NamedTuple):
 @dataclass(slots=True)
 class Clock:
     """One SLA clock. ``acc`` is the business time elapsed up to ``since``; while
-    running, elapsed(t) = acc + calendar.elapsed(since, t)."""
+    running, elapsed(t) = acc + calendar.elapsed(since, t).
+
+    ``runs`` holds the instants the clock started and stopped running (started,
+    paused, resumed, stopped, reopened): [start, end, start, ...], odd in length
+    while it runs. sla.md's elapsed time is the measure, on the clock's calendar, of
+    those intervals; ``acc`` is that measure kept up to date. A priority change that
+    moves the clock to another calendar measures them again on the new one, and a
+    target change finds in them where the new target was reached. Empty for a clock
+    stored before they were kept: ``acc`` then carries over as it stands.
+    """
 
     metric: str
     state: str
@@ -127,16 +138,27 @@ class Clock:
     calendar: str
     fired: int = 0
     deadline: float | None = None  # where elapsed reached the target: recorded at the breach or a target change
+    runs: list[float] = field(default_factory=list)
     # Memo of the next unfired threshold (instant, bit, kind, level, elapsed); None =
     # stale. Every change to the fields above resets it; it is never serialised.
     nx: tuple[float, int, str, int | None, float] | tuple[()] | None = field(default=None, compare=False, repr=False)
 
     def to_list(self) -> list[Any]:
-        return [self.metric, self.state, self.acc, self.since, self.target, self.calendar, self.fired, self.deadline]
+        return [
+            self.metric,
+            self.state,
+            self.acc,
+            self.since,
+            self.target,
+            self.calendar,
+            self.fired,
+            self.deadline,
+            self.runs,
+        ]
 
     @classmethod
     def from_list(cls, v: list[Any]) -> Clock:
-        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8] if len(v) > 8 else [])
 
 
 def at_risk_in(clock_lists: Iterable[list[Any]]) -> tuple[str, ...]:
@@ -487,12 +509,23 @@ class SlaEngine:
 
     def _stop(self, clock: Clock, t: float) -> None:
         self._catch_up(clock, t)
+        if clock.state == RUNNING and len(clock.runs) % 2:
+            clock.runs.append(max(clock.since, t))
         clock.state = STOPPED
         clock.since = max(clock.since, t)
         clock.nx = None
 
+    @staticmethod
+    def _resume(clock: Clock, t: float) -> None:
+        """A paused or stopped clock runs again from ``t``."""
+        clock.state = RUNNING
+        clock.since = t
+        clock.nx = None
+        if clock.runs and not len(clock.runs) % 2:
+            clock.runs.append(t)
+
     def _start(self, state: TicketState, metric: str, t: float, target: Target) -> Clock:
-        clock = Clock(metric, RUNNING, 0, t, target.seconds, target.calendar)
+        clock = Clock(metric, RUNNING, 0, t, target.seconds, target.calendar, runs=[t])
         state.clocks[metric] = clock
         return clock
 
@@ -505,16 +538,43 @@ class SlaEngine:
             if target.seconds == clock.target and target.calendar == clock.calendar:
                 continue
             # The deadline is where elapsed reaches the new target. Still ahead: computed
-            # when an alert needs it. Passed in the run folded in here (on the old
-            # calendar): _catch_up records where. Passed before that run: not kept, and
-            # the change itself stands for it.
+            # when an alert needs it. Passed: found in the clock's runs (without them,
+            # in the run folded in here only, else the change stands for it).
             clock.target = target.seconds
             clock.deadline = None
             self._catch_up(clock, t)
+            if clock.runs:
+                clock.deadline = None
+                self._measure_runs(clock, target.calendar, t)
             clock.calendar = target.calendar
             clock.nx = None
             if clock.deadline is None and clock.acc >= clock.target:
                 clock.deadline = t
+
+    def _measure_runs(self, clock: Clock, calendar: str, t: float) -> None:
+        """Elapsed time and the target's instant from the clock's runs, on ``calendar``.
+
+        sla.md's elapsed time is the measure of the running intervals on the clock's
+        calendar, so a priority change that switches calendars (a ``major`` ticket's
+        response runs on 24x7, the others' on business hours) measures them all again:
+        a ticket raised to ``major`` has used the hours since its creation on 24x7.
+        On the same calendar the measure is what ``acc`` already holds.
+        """
+        cal = self._cals[calendar]
+        runs = clock.runs
+        target = clock.target
+        acc: float = 0
+        for i in range(0, len(runs), 2):
+            start = runs[i]
+            end = runs[i + 1] if i + 1 < len(runs) else t
+            if end <= start:
+                continue
+            span = cal.elapsed(start, end)
+            if clock.deadline is None and acc < target <= acc + span:
+                clock.deadline = cal.add(start, target - acc)
+            acc += span
+        if calendar != clock.calendar:
+            clock.acc = acc
 
     # ------------------------------------------------------------------ events
     def apply(self, state: TicketState | None, event: TicketEvent) -> Outcome:
@@ -623,12 +683,12 @@ class SlaEngine:
         if clock is not None:
             if new == "waiting_customer" and clock.state == RUNNING:
                 self._catch_up(clock, t)
+                if len(clock.runs) % 2:
+                    clock.runs.append(clock.since)
                 clock.state = PAUSED
                 clock.nx = None
             elif new != "waiting_customer" and clock.state == PAUSED:
-                clock.state = RUNNING
-                clock.since = t
-                clock.nx = None
+                self._resume(clock, t)
         self._obs(out, state, "status_changed", t)
 
     def _on_priority(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
@@ -666,9 +726,7 @@ class SlaEngine:
     def _on_reopened(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
         clock = state.clocks.get(RESOLUTION)
         if clock is not None and clock.state == STOPPED:
-            clock.state = RUNNING
-            clock.since = t
-            clock.nx = None
+            self._resume(clock, t)
         if state.status in ("resolved", "closed"):
             # A reopen of a ticket that is not done changes no status: a clock paused
             # while waiting on the customer stays paused until the next status change.

@@ -220,6 +220,52 @@ def test_an_escalation_after_a_lower_priority_carries_the_new_targets_deadline()
     assert level2.deadline == ts("2026-03-10 18:00")
 
 
+def test_a_ticket_raised_to_major_has_used_the_hours_since_its_creation_on_24x7() -> None:
+    # Created on a Sunday night as normal (business calendar: nothing elapsed by Monday
+    # 08:00); as major its response runs on 24x7, where 9 hours have passed: past the
+    # 30-minute target and its 45-minute level 2.
+    events = [
+        created("2026-11-15 23:00"),
+        ev("ticket.priority_changed", "2026-11-16 08:00", priority="major"),
+    ]
+    alerts = [a for a in run(events, until="2026-11-16 08:00") if a.metric == "response"]
+    assert signals(alerts) == [
+        ("warning", "response", None, "2026-11-16 08:00"),
+        ("breached", "response", None, "2026-11-16 08:00"),
+        ("escalated", "response", 1, "2026-11-16 08:00"),
+        ("escalated", "response", 2, "2026-11-16 08:00"),
+    ]
+    assert {a.deadline for a in alerts} == {ts("2026-11-15 23:30")}
+
+
+def test_a_major_ticket_lowered_to_normal_counts_only_business_hours_since_its_creation() -> None:
+    # 20 minutes of a Sunday night on 24x7 are no business time: the 4-hour response
+    # runs from Monday 09:00 in full.
+    events = [
+        created("2026-11-15 02:00", "major"),
+        ev("ticket.priority_changed", "2026-11-15 02:20", priority="normal"),
+    ]
+    alerts = [a for a in run(events, until="2026-11-16 13:00") if a.metric == "response"]
+    assert signals(alerts) == [
+        ("warning", "response", None, "2026-11-16 12:12"),
+        ("breached", "response", None, "2026-11-16 13:00"),
+        ("escalated", "response", 1, "2026-11-16 13:00"),
+    ]
+
+
+def test_a_target_lowered_below_what_ran_before_a_pause_carries_the_instant_it_was_reached() -> None:
+    # 27 business hours (urgent's resolution) were reached on Wed 18:00; the clock then
+    # paused and resumed before the change made them the target.
+    events = [
+        *_PAUSED_AT_30H,
+        ev("ticket.status_changed", "2026-11-19 14:00", status="in_progress"),
+        ev("ticket.priority_changed", "2026-11-19 15:00", priority="urgent"),
+    ]
+    alerts = [a for a in run(events, until="2026-11-19 15:00") if a.metric == "resolution"]
+    assert [a.kind for a in alerts] == ["sla.warning", "sla.breached", "sla.escalated"]
+    assert {a.deadline for a in alerts} == {ts("2026-11-18 18:00")}
+
+
 def test_reopen_restarts_resolution_where_it_stopped_without_resending_signals() -> None:
     events = [
         created("2026-11-16 09:00", "urgent"),
