@@ -525,7 +525,7 @@ class SlaEngine:
             clock.runs.append(t)
 
     def _start(self, state: TicketState, metric: str, t: float, target: Target) -> Clock:
-        clock = Clock(metric, RUNNING, 0, t, target.seconds, target.calendar, runs=[t])
+        clock = Clock(metric, RUNNING, 0, t, target.seconds, target.calendar, 0, None, [t])
         state.clocks[metric] = clock
         return clock
 
