@@ -542,8 +542,8 @@ class SlaEngine:
             # in the run folded in here only, else the change stands for it).
             clock.target = target.seconds
             clock.deadline = None
-            self._catch_up(clock, t)
-            if clock.runs:
+            self._catch_up(clock, t)  # folds the current run on the old calendar
+            if clock.runs:  # every run known: measure them all on the new one instead
                 clock.deadline = None
                 self._measure_runs(clock, target.calendar, t)
             clock.calendar = target.calendar
