@@ -635,6 +635,7 @@ class SlaEngine:
             for attr in ("category", "channel", "department", "product_line", "vendor", "customer_tier", "assignee"):
                 if getattr(state, attr) is None and ev.get(attr) is not None:
                     setattr(state, attr, ev.get(attr))
+            self._retarget(state, t)  # a filled department may bring an override, as an assignment does
             return
         state.priority = ev.data["priority"]
         state.category = ev.data["category"]

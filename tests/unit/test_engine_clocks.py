@@ -11,7 +11,7 @@ from sla_scenarios import created, ev, run, signals, ts
 
 from slawatch.sla.engine import SlaEngine, TicketState
 from slawatch.sla.events import parse_event
-from slawatch.sla.policy import load_policy
+from slawatch.sla.policy import default_policy_text, load_policy, parse_policy
 
 
 def test_unanswered_normal_ticket_warns_breaches_and_escalates_on_business_time() -> None:
@@ -402,3 +402,17 @@ def test_a_clock_that_passes_a_raised_target_while_running_keeps_that_instant_as
     alerts = run(events, until="2026-03-17 18:00")
     [level2] = [a for a in alerts if a.metric == "resolution" and a.level == 2]
     assert level2.deadline == ts("2026-03-10 18:00")
+
+
+def test_a_department_filled_by_a_second_created_brings_its_override() -> None:
+    text = default_policy_text().replace(
+        "overrides: []",
+        "overrides:\n  - when: {department: install}\n    targets: {response: {duration: 2h, calendar: business}}",
+    )
+    policy = parse_policy(text, "override.yaml")
+    events = [
+        created("2026-11-16 09:00", department=None),
+        created("2026-11-16 09:30", department="install"),  # a second ticket.created fills it in
+    ]
+    alerts = run(events, until="2026-11-16 11:00", policy=policy)
+    assert ("breached", "response", None, "2026-11-16 11:00") in signals(alerts)

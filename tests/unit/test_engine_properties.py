@@ -92,5 +92,5 @@ def test_a_stored_ticket_reads_back_with_its_clocks_runs(history: list[tuple[int
     for n, (step, (etype, value)) in enumerate(history, start=1):
         at += step
         state = ENGINE.apply(state, parse_event(_raw(n, etype, at, value))).state
-    again = TicketState.from_dict(state.to_dict())
+    again = TicketState.from_bytes(state.to_bytes())
     assert {m: c.runs for m, c in again.clocks.items()} == {m: c.runs for m, c in state.clocks.items()}
