@@ -6,6 +6,7 @@ Mon-Fri 09:00-18:00 Asia/Shanghai.
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from sla_scenarios import created, ev, run, signals, ts
 
@@ -416,3 +417,16 @@ def test_a_department_filled_by_a_second_created_brings_its_override() -> None:
     ]
     alerts = run(events, until="2026-11-16 11:00", policy=policy)
     assert ("breached", "response", None, "2026-11-16 11:00") in signals(alerts)
+
+
+def test_a_clock_stored_before_runs_were_kept_carries_its_elapsed_time_across_a_calendar_change() -> None:
+    engine = SlaEngine(load_policy(None))
+    state = engine.apply(None, parse_event(created("2026-11-15 23:00"))).state
+    stored = orjson.loads(state.to_bytes())
+    stored["k"] = [clock[:8] for clock in stored["k"]]  # the clock lists an older worker wrote
+    old = TicketState.from_bytes(orjson.dumps(stored))
+    assert all(clock.runs == [] for clock in old.clocks.values())
+    raised = parse_event(ev("ticket.priority_changed", "2026-11-16 08:00", priority="major"))
+    out = engine.apply(old, raised)
+    assert out.alerts == []  # no business time had elapsed: 30 minutes from 08:00, as before
+    assert engine.next_due(out.state) == ts("2026-11-16 08:24")  # the warning
