@@ -57,6 +57,7 @@ from slawatch.streams.codecs import (
     encode_tick,
 )
 from slawatch.streams.range_reader import RangeReader
+from slawatch.streams.topics import window_table_name
 
 __all__ = ["SlaWorker", "broker_credentials", "create_app", "create_worker"]
 
@@ -219,7 +220,7 @@ def create_worker(
             cast(
                 Any,
                 app.Table(
-                    f"windows-{size}s",
+                    window_table_name(size),
                     default=dict,
                     partitions=settings.partitions,
                     help=f"Response/resolution/breach totals per {size} s window.",

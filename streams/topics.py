@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,8 +32,10 @@ __all__ = [
     "copartitioned_topics",
     "ensure_topics",
     "follow_input_topic",
+    "other_window_sizes",
     "prepare_topics",
     "topic_names",
+    "window_table_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,43 @@ def prepare_topics(settings: Settings, *, verbose: bool = False, timeout: float 
     with _admin_client(settings, timeout) as admin:
         settings = follow_input_topic(settings, timeout=timeout, admin=admin)
         ensure_topics(settings, verbose=verbose, timeout=timeout, admin=admin)
+        others = other_window_sizes(admin.list_topics(), settings.app_id, settings.window_sizes_seconds)
+    if others:
+        log.warning(
+            "app %s has window tables of %s s (changelog topics %s) besides this worker's %s s: every "
+            "worker of one app id must run with the same SLAWATCH_WINDOW_SIZES_SECONDS (each window "
+            "table would hold only its own workers' partitions); if no worker uses them any more, "
+            "they are left from an earlier setting and may be deleted",
+            settings.app_id,
+            ", ".join(str(n) for n in others),
+            ", ".join(_window_changelog(settings.app_id, n) for n in others),
+            ", ".join(str(n) for n in settings.window_sizes_seconds),
+        )
     return settings
+
+
+def window_table_name(size: int) -> str:
+    """The name of the worker's windowed table of ``size`` seconds."""
+    return f"windows-{size}s"
+
+
+def _window_changelog(app_id: str, size: int) -> str:
+    """Faust names a table's changelog topic ``<app id>-<table name>-changelog``."""
+    return f"{app_id}-{window_table_name(size)}-changelog"
+
+
+def other_window_sizes(topics: Iterable[str], app_id: str, sizes: Iterable[int]) -> list[int]:
+    """Window sizes of ``app_id`` that have a changelog topic but are not in ``sizes``.
+
+    Workers of one app id share Kafka's consumer group and divide the partitions among
+    them; one started with other window sizes keeps other window tables, and the
+    windows of each then cover only part of the tickets. Its tables' changelogs are
+    what a worker can see of it at start-up.
+    """
+    pattern = re.compile(re.escape(app_id) + r"-windows-(\d+)s-changelog")
+    mine = set(sizes)
+    found = {int(m.group(1)) for m in map(pattern.fullmatch, topics) if m}
+    return sorted(found - mine)
 
 
 def follow_input_topic(settings: Settings, *, timeout: float = 30.0, admin: Any = None) -> Settings:

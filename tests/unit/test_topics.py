@@ -1,0 +1,21 @@
+"""Topic names the worker derives from its settings (no broker: pure functions)."""
+
+from __future__ import annotations
+
+from slawatch.streams.topics import other_window_sizes, window_table_name
+
+
+def test_window_tables_of_other_sizes_of_the_same_app_are_found() -> None:
+    topics = ["slawatch-windows-60s-changelog", "slawatch-windows-600s-changelog", "slawatch-tickets-changelog"]
+    assert other_window_sizes(topics, "slawatch", (60, 3600)) == [600]
+
+
+def test_window_tables_of_another_app_id_are_not_this_apps() -> None:
+    topics = ["other-windows-600s-changelog", "slawatch.x-windows-900s-changelog"]
+    assert other_window_sizes(topics, "slawatch", (60,)) == []
+    assert other_window_sizes(topics, "slawatch.x", (60,)) == [900]  # the dot is not a wildcard
+
+
+def test_the_changelog_name_is_the_one_faust_gives_the_window_table() -> None:
+    assert window_table_name(3600) == "windows-3600s"
+    assert other_window_sizes([f"a-{window_table_name(90)}-changelog"], "a", ()) == [90]
