@@ -478,21 +478,22 @@ class SlaEngine:
         if fired and len(alerts) > 1:
             alerts.sort(key=lambda a: a.fired_at)
 
-    def _fire_exceeded(self, state: TicketState, t: float, alerts: list[Alert]) -> None:
+    def _fire_exceeded(self, state: TicketState, clock: Clock, t: float, alerts: list[Alert]) -> None:
         """Thresholds a target change left behind fire at once, at the event's time.
 
-        Also on a clock paused while waiting on the customer: sla.md has "if the new
-        target is already exceeded the breach fires at once", and waiting for the resume
-        would lose the breach of a ticket resolved while still paused. A stopped clock
-        fires nothing; if a reopen restarts it, such thresholds fall due at the restart
-        instant like any other (so a pause at that same instant keeps them unfired).
+        Only for the clock whose target this event changed. Also on a clock paused while
+        waiting on the customer: sla.md has "if the new target is already exceeded the
+        breach fires at once", and waiting for the resume would lose the breach of a
+        ticket resolved while still paused. A stopped clock fires nothing; if a reopen
+        restarts it, such thresholds fall due at the restart instant like any other (so
+        a pause at that same instant keeps them unfired until the clock runs again,
+        whatever events without a target change come meanwhile).
         """
-        for clock in state.clocks.values():
-            if clock.state == STOPPED:
-                continue
-            for bit, kind, level, thr in self._thresholds(clock):  # in threshold order
-                if not clock.fired & bit and thr < clock.acc:
-                    self._fire(state, clock, bit, kind, level, t, clock.acc, alerts)
+        if clock.state == STOPPED:
+            return
+        for bit, kind, level, thr in self._thresholds(clock):  # in threshold order
+            if not clock.fired & bit and thr < clock.acc:
+                self._fire(state, clock, bit, kind, level, t, clock.acc, alerts)
 
     # ------------------------------------------------------------------ clocks
     def _catch_up(self, clock: Clock, t: float) -> None:
@@ -529,7 +530,7 @@ class SlaEngine:
         state.clocks[metric] = clock
         return clock
 
-    def _retarget(self, state: TicketState, t: float) -> None:
+    def _retarget(self, state: TicketState, t: float, out: Outcome) -> None:
         for metric in (RESPONSE, RESOLUTION):
             clock = state.clocks.get(metric)
             if clock is None:
@@ -550,6 +551,7 @@ class SlaEngine:
             clock.nx = None
             if clock.deadline is None and clock.acc >= clock.target:
                 clock.deadline = t
+            self._fire_exceeded(state, clock, t, out.alerts)
 
     def _measure_runs(self, clock: Clock, calendar: str, t: float) -> None:
         """Elapsed time and the target's instant from the clock's runs, on ``calendar``.
@@ -609,8 +611,6 @@ class SlaEngine:
         handler(self, state, event, t, out)
         if state.created_at is not None:
             state.last_at = t if state.last_at is None or t > state.last_at else state.last_at
-            if event.type in _MAY_LOWER_TARGETS:
-                self._fire_exceeded(state, t, out.alerts)
 
     def _obs(
         self,
@@ -635,7 +635,7 @@ class SlaEngine:
             for attr in ("category", "channel", "department", "product_line", "vendor", "customer_tier", "assignee"):
                 if getattr(state, attr) is None and ev.get(attr) is not None:
                     setattr(state, attr, ev.get(attr))
-            self._retarget(state, t)  # a filled department may bring an override, as an assignment does
+            self._retarget(state, t, out)  # a filled department may bring an override, as an assignment does
             return
         state.priority = ev.data["priority"]
         state.category = ev.data["category"]
@@ -659,7 +659,7 @@ class SlaEngine:
             state.department = ev.get("department")
         if ev.get("vendor") is not None:
             state.vendor = ev.get("vendor")
-        self._retarget(state, t)
+        self._retarget(state, t, out)
 
     def _on_responded(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
         self._stop_response(state, t, out)
@@ -697,7 +697,7 @@ class SlaEngine:
             return
         state.priority = ev.data["priority"]
         state.dims_memo = None
-        self._retarget(state, t)
+        self._retarget(state, t, out)
         self._obs(out, state, "priority_changed", t)
 
     def _on_resolved(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
@@ -791,10 +791,6 @@ def _num(x: float) -> float:
     r = round(x, 6)
     return int(r) if float(r).is_integer() else r
 
-
-# Only these change a clock's target (the priority, or the department an override names):
-# thresholds the new target leaves behind fire at once, at the event (_fire_exceeded).
-_MAY_LOWER_TARGETS = frozenset({"ticket.priority_changed", "ticket.assigned"})
 
 _HANDLERS = {
     "ticket.created": SlaEngine._on_created,

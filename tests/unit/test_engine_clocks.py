@@ -430,3 +430,33 @@ def test_a_clock_stored_before_runs_were_kept_carries_its_elapsed_time_across_a_
     out = engine.apply(old, raised)
     assert out.alerts == []  # no business time had elapsed: 30 minutes from 08:00, as before
     assert engine.next_due(out.state) == ts("2026-11-16 08:24")  # the warning
+
+
+# A resolution clock stopped at 36 business hours, its target lowered to urgent's 27 h
+# while stopped, then reopened and paused at the same instant: the thresholds left
+# behind are due when the clock runs again.
+_PAUSED_PAST_A_TARGET_LOWERED_WHILE_STOPPED = [
+    created("2026-11-16 09:00"),
+    ev("ticket.responded", "2026-11-16 09:30"),
+    ev("ticket.resolved", "2026-11-20 09:00"),
+    ev("ticket.priority_changed", "2026-11-20 10:00", priority="urgent"),
+    ev("ticket.reopened", "2026-11-20 12:00"),
+    ev("ticket.status_changed", "2026-11-20 12:00", status="waiting_customer"),
+]
+
+
+def test_an_assignment_fires_nothing_on_a_paused_clock_past_its_target() -> None:
+    events = [*_PAUSED_PAST_A_TARGET_LOWERED_WHILE_STOPPED, ev("ticket.assigned", "2026-11-21 15:00", assignee="li")]
+    assert signals(run(events, until="2026-11-23 09:59")) == [("warning", "resolution", None, "2026-11-19 18:00")]
+
+
+def test_a_paused_clock_past_its_target_fires_when_it_runs_again() -> None:
+    events = [
+        *_PAUSED_PAST_A_TARGET_LOWERED_WHILE_STOPPED,
+        ev("ticket.assigned", "2026-11-21 15:00", assignee="li"),
+        ev("ticket.status_changed", "2026-11-23 10:00", status="in_progress"),
+    ]
+    assert signals(run(events, until="2026-11-23 10:01"))[1:] == [
+        ("breached", "resolution", None, "2026-11-23 10:00"),
+        ("escalated", "resolution", 1, "2026-11-23 10:00"),
+    ]
