@@ -80,7 +80,6 @@ class RClock:
     running: bool = True
     paused: bool = False
     sent: set[tuple[str, int | None]] = field(default_factory=set)
-    runs: list[tuple[int, int | None]] = field(default_factory=list)  # (from, to): when it ran
 
     def marks(self) -> list[tuple[str, int | None, float]]:
         out: list[tuple[str, int | None, float]] = [
@@ -98,21 +97,6 @@ class RClock:
         if self.running and t > self.since:
             self.acc += biz_seconds(self.since, t, self.cal)
             self.since = t
-
-    def run(self, t: int) -> None:
-        self.running, self.paused, self.since = True, False, t
-        self.runs.append((t, None))
-
-    def halt(self, t: int, *, paused: bool) -> None:
-        if self.running:
-            self.settle(t)
-            self.runs[-1] = (self.runs[-1][0], t)
-        self.running, self.paused = False, paused
-
-    def measure(self, t: int) -> None:
-        """Elapsed is the measure of the running intervals on the (new) calendar."""
-        self.settle(t)
-        self.acc = sum(biz_seconds(a, t if b is None else b, self.cal) for a, b in self.runs)
 
 
 @dataclass
@@ -187,31 +171,37 @@ class Reference:
             tk.created, tk.priority, tk.last = True, raw["priority"], t
             for m in ("response", "resolution"):
                 sec, cal = TARGETS[(tk.priority, m)]
-                tk.clocks[m] = RClock(m, sec, cal)
-                tk.clocks[m].run(t)
+                tk.clocks[m] = RClock(m, sec, cal, since=t)
         elif typ == "ticket.responded" or typ == "ticket.resolved":
-            tk.clocks["response"].halt(t, paused=False)
+            c = tk.clocks["response"]
+            c.settle(t)
+            c.running = False
             if typ == "ticket.resolved":
                 for m in ("resolution", "complaint"):
                     if m in tk.clocks:
-                        tk.clocks[m].halt(t, paused=False)
+                        tk.clocks[m].settle(t)
+                        tk.clocks[m].running = False
+                        tk.clocks[m].paused = False
                 tk.status = "resolved"
         elif typ == "ticket.closed":
             for m in ("resolution", "complaint"):
                 if m in tk.clocks:
-                    tk.clocks[m].halt(t, paused=False)
+                    tk.clocks[m].settle(t)
+                    tk.clocks[m].running = False
+                    tk.clocks[m].paused = False
             tk.status = "closed"
         elif typ == "ticket.status_changed":
             c = tk.clocks["resolution"]
             if raw["status"] == "waiting_customer" and c.running:
-                c.halt(t, paused=True)
+                c.settle(t)
+                c.running, c.paused = False, True
             elif raw["status"] != "waiting_customer" and c.paused:
-                c.run(t)
+                c.running, c.paused, c.since = True, False, t
             tk.status = raw["status"]
         elif typ == "ticket.reopened":
             c = tk.clocks["resolution"]
             if not c.running and not c.paused:
-                c.run(t)
+                c.running, c.since = True, t
             if tk.status in ("resolved", "closed"):
                 tk.status = "open"
         elif typ == "ticket.priority_changed" and raw["priority"] != tk.priority:
@@ -220,13 +210,11 @@ class Reference:
                 c = tk.clocks[m]
                 c.settle(t)
                 c.target, c.cal = TARGETS[(tk.priority, m)]
-                c.measure(t)
         elif typ == "ticket.complaint":
             tk.complaints += 1
             if tk.complaints == 2:
                 self._emit(tk, "sla.escalated", "complaint", 2, t)
-                tk.clocks["complaint"] = RClock("complaint", COMPLAINT[0], COMPLAINT[1])
-                tk.clocks["complaint"].run(t)
+                tk.clocks["complaint"] = RClock("complaint", COMPLAINT[0], COMPLAINT[1], since=t)
         tk.last = max(tk.last, t)
         if typ != "ticket.priority_changed":
             return

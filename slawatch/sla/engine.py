@@ -14,9 +14,8 @@ Rules that are easy to get wrong, and how they are implemented:
   and the threshold fires only if its clock still runs after ``t``.
 * A threshold already exceeded when an event changes the target (priority change, or a
   paused clock resuming under a target lowered meanwhile) fires at once with the
-  event's time as ``fired_at``. Elapsed time is the measure of the clock's running
-  intervals on its calendar: a change to a target on another calendar measures them
-  again (:meth:`SlaEngine._measure_runs`).
+  event's time as ``fired_at``. Elapsed time is kept across the change (sla.md): a
+  target on another calendar counts on that calendar from the change on.
 * A ticket's events never move its time backwards: an event older than the ticket's
   latest one is applied at the latest time, so durations are never negative.
 * Events that arrive before their ticket's ``ticket.created`` are held in the state and
@@ -123,11 +122,9 @@ class Clock:
 
     ``runs`` holds the instants the clock started and stopped running (started,
     paused, resumed, stopped, reopened): [start, end, start, ...], odd in length
-    while it runs. sla.md's elapsed time is the measure, on the clock's calendar, of
-    those intervals; ``acc`` is that measure kept up to date. A priority change that
-    moves the clock to another calendar measures them again on the new one, and a
-    target change finds in them where the new target was reached. Empty for a clock
-    stored before they were kept: ``acc`` then carries over as it stands.
+    while it runs. A target lowered below the elapsed time finds in them the instant
+    it was reached, also before a pause or a stop (the alert's ``deadline``). Empty for
+    a clock stored before they were kept.
     """
 
     metric: str
@@ -538,45 +535,45 @@ class SlaEngine:
             target = self._target(state, metric)
             if target.seconds == clock.target and target.calendar == clock.calendar:
                 continue
-            # The deadline is where elapsed reaches the new target. Still ahead: computed
-            # when an alert needs it. Passed: found in the clock's runs (without them,
-            # in the run folded in here only, else the change stands for it).
+            # Elapsed time is kept: the current run is folded in on the old calendar, and
+            # the clock counts on the new target's calendar from here. The deadline is
+            # where elapsed reaches the new target: still ahead, computed when an alert
+            # needs it; passed, found in the clock's runs (else in the run folded in
+            # here, else the change stands for it).
             clock.target = target.seconds
             clock.deadline = None
-            self._catch_up(clock, t)  # folds the current run on the old calendar
-            if clock.runs:  # every run known: measure them all on the new one instead
-                clock.deadline = None
-                self._measure_runs(clock, target.calendar, t)
+            self._catch_up(clock, t)
+            if clock.runs:
+                self._deadline_in_runs(clock, t)
             clock.calendar = target.calendar
             clock.nx = None
             if clock.deadline is None and clock.acc >= clock.target:
                 clock.deadline = t
             self._fire_exceeded(state, clock, t, out.alerts)
 
-    def _measure_runs(self, clock: Clock, calendar: str, t: float) -> None:
-        """Elapsed time and the target's instant from the clock's runs, on ``calendar``.
+    def _deadline_in_runs(self, clock: Clock, t: float) -> None:
+        """Where elapsed time reached the (new) target, found in the clock's runs.
 
-        sla.md's elapsed time is the measure of the running intervals on the clock's
-        calendar, so a priority change that switches calendars (a ``major`` ticket's
-        response runs on 24x7, the others' on business hours) measures them all again:
-        a ticket raised to ``major`` has used the hours since its creation on 24x7.
-        On the same calendar the measure is what ``acc`` already holds.
+        Exact when every run was counted on the clock's current calendar, which the
+        runs' measure equal to ``acc`` proves; after an earlier change of calendar
+        (elapsed time then mixes two calendars) the caller's answer stands.
         """
-        cal = self._cals[calendar]
+        cal = self._cals[clock.calendar]
         runs = clock.runs
         target = clock.target
         acc: float = 0
+        found = None
         for i in range(0, len(runs), 2):
             start = runs[i]
             end = runs[i + 1] if i + 1 < len(runs) else t
             if end <= start:
                 continue
             span = cal.elapsed(start, end)
-            if clock.deadline is None and acc < target <= acc + span:
-                clock.deadline = cal.add(start, target - acc)
+            if found is None and acc < target <= acc + span:
+                found = cal.add(start, target - acc)
             acc += span
-        if calendar != clock.calendar:
-            clock.acc = acc
+        if abs(acc - clock.acc) < 1e-6:
+            clock.deadline = found
 
     # ------------------------------------------------------------------ events
     def apply(self, state: TicketState | None, event: TicketEvent) -> Outcome:
