@@ -506,10 +506,14 @@ class SlaEngine:
             clock.nx = None
 
     def _stop(self, clock: Clock, t: float) -> None:
+        self._halt(clock, t, STOPPED)
+
+    def _halt(self, clock: Clock, t: float, state: str) -> None:
+        """The clock pauses or stops at ``t``: a running one ends its run there."""
         self._catch_up(clock, t)
         if clock.state == RUNNING and len(clock.runs) % 2:
-            clock.runs.append(max(clock.since, t))
-        clock.state = STOPPED
+            clock.runs.append(clock.since)  # _catch_up moved it to t (never back)
+        clock.state = state
         clock.since = max(clock.since, t)
         clock.nx = None
 
@@ -680,11 +684,7 @@ class SlaEngine:
         clock = state.clocks.get(RESOLUTION)
         if clock is not None:
             if new == "waiting_customer" and clock.state == RUNNING:
-                self._catch_up(clock, t)
-                if len(clock.runs) % 2:
-                    clock.runs.append(clock.since)
-                clock.state = PAUSED
-                clock.nx = None
+                self._halt(clock, t, PAUSED)
             elif new != "waiting_customer" and clock.state == PAUSED:
                 self._resume(clock, t)
         self._obs(out, state, "status_changed", t)
