@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from slawatch.agents.barrier import CatchUpBarrier
 from slawatch.agents.changelog_writes import ChangelogWrites
 from slawatch.agents.changelog_writes import install as install_changelog_flush
+from slawatch.agents.horizon import FiringHorizon
 from slawatch.agents.index import DeadlineIndex
 from slawatch.agents.input_watchdog import InputWatchdog
 from slawatch.agents.processor import TicketProcessor
@@ -262,6 +263,8 @@ def create_worker(
         reread=range_reader.read, on_gap_filled=gap_filled, log_start=range_reader.log_start,
         last_committed=lambda partition: last_committed(worker.events_tp(partition)),
         retain_closed=settings.retain_closed_tickets,
+        horizon=FiringHorizon(idle_seconds=settings.history_idle_seconds,
+                              live_lag_seconds=settings.history_lag_seconds),
     )  # fmt: skip
 
     worker: SlaWorker  # bound below; the closures read it at run time
@@ -372,15 +375,17 @@ def create_worker(
             for p in gone:
                 ticks_done.pop(p, None)
 
-    async def send_ticks(kind: TickKind, now: float, due: Iterable[tuple[int, str]]) -> None:
-        """One tick per partition (and per MAX_TICK_TICKETS) for ``(partition, ticket_id)``."""
+    async def send_ticks(kind: TickKind, now: float | Callable[[int], float], due: Iterable[tuple[int, str]]) -> None:
+        """One tick per partition (and per MAX_TICK_TICKETS) for ``(partition, ticket_id)``;
+        ``now`` is the tick's instant, or a function of the partition giving it."""
         by_partition: dict[int, dict[str, None]] = {}  # ordered, without repeats
         for partition, ticket_id in due:
             by_partition.setdefault(partition, {})[ticket_id] = None
         for partition, unique in by_partition.items():
             ids, applied = list(unique), done(partition)
+            at = now(partition) if callable(now) else now
             for i in range(0, len(ids), MAX_TICK_TICKETS):
-                tick = Tick(tuple(ids[i : i + MAX_TICK_TICKETS]), now, kind, applied)
+                tick = Tick(tuple(ids[i : i + MAX_TICK_TICKETS]), at, kind, applied)
                 await ticks.send(key=None, value=encode_tick(tick), partition=partition, force=True)
 
     @app.timer(settings.timer_interval_seconds, name="slawatch.fire_due")
@@ -389,8 +394,17 @@ def create_worker(
         started = time.perf_counter()
         try:
             now = clock()
-            due = index.pop_due(now, ready=barrier.ready, may_resend=ticks_drained)
-            await send_ticks(TICK_ADVANCE, now, ((e.partition, e.ticket_id) for e in due))
+            horizons: dict[int, float] = {}
+
+            def horizon(partition: int) -> float:
+                """The partition's firing instant, the same for the whole run."""
+                at = horizons.get(partition)
+                if at is None:
+                    at = horizons[partition] = processor.horizon.horizon(partition, now)
+                return at
+
+            due = index.pop_due(horizon, ready=barrier.ready, may_resend=ticks_drained)
+            await send_ticks(TICK_ADVANCE, horizon, ((e.partition, e.ticket_id) for e in due))
         except Exception:  # the timer must survive a broker hiccup
             log.exception("deadline timer run failed; due entries are retried")
         metrics.timer_run(time.perf_counter() - started)

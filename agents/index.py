@@ -125,11 +125,15 @@ class DeadlineIndex:
     # --- the timer's side ----------------------------------------------------------------
     def pop_due(
         self,
-        now: float,
+        now: float | Callable[[int], float],
         ready: Callable[[int], bool] | None = None,
         may_resend: Callable[[int], bool] | None = None,
     ) -> list[DueEntry]:
         """Entries whose instant is before ``now``; they become in flight.
+
+        ``now`` is one instant for every partition, or a function giving each
+        partition's own (see :class:`~slawatch.agents.horizon.FiringHorizon`), asked
+        once per partition and run.
 
         ``ready(partition)`` is asked only for partitions with something due; when it
         says no, that partition's entries wait for a later run (see
@@ -145,9 +149,10 @@ class DeadlineIndex:
         mono = self._monotonic()
         for partition, heap in self._heaps.items():
             live = self._live[partition]
-            if not self._has_due(partition, now) or (ready is not None and not ready(partition)):
+            before = now(partition) if callable(now) else now
+            if not self._has_due(partition, before) or (ready is not None and not ready(partition)):
                 continue
-            while heap and heap[0][0] < now:
+            while heap and heap[0][0] < before:
                 instant, tid = heapq.heappop(heap)
                 if live.get(tid) != instant:
                     continue  # stale: the ticket was re-indexed since

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, cast
 
+from slawatch.agents.horizon import FiringHorizon
 from slawatch.agents.index import DeadlineIndex
 from slawatch.agents.input_offsets import (
     ApplyRecord,
@@ -147,6 +148,7 @@ class TicketProcessor:
         log_start: LogStart | None = None,
         last_committed: LastCommitted | None = None,
         retain_closed: int = 0,
+        horizon: FiringHorizon | None = None,
     ) -> None:
         self.engine = engine
         self.tickets = tickets
@@ -160,6 +162,8 @@ class TicketProcessor:
         #: Closed-out tickets kept however old, the most recently closed first (the
         #: retention period forgets only beyond them; see ``RETAIN_CLOSED_TICKETS``).
         self.retain_closed = retain_closed
+        #: Which clock each input partition's thresholds fire on (wall or event time).
+        self.horizon = horizon if horizon is not None else FiringHorizon()
         #: What the stream handed over, per partition, and the repair of what it skipped.
         self.offsets = InputOffsets(
             metrics, reread=reread, on_gap_filled=on_gap_filled, log_start=log_start, last_committed=last_committed
@@ -229,8 +233,10 @@ class TicketProcessor:
         try:
             event = parse_event(value if value is not None else b"")
         except InvalidEvent as exc:
+            self.horizon.seen(partition, None, now)
             await self._reject(exc.code, exc.message, exc.field, value, key, topic, partition, offset, now)
             return
+        self.horizon.seen(partition, event.at, now)
         if key != event.ticket_id.encode():  # an unkeyed message (None) too
             self._miskeyed(partition, offset)
         if self._event_time is None or event.at > self._event_time:
@@ -615,6 +621,7 @@ class TicketProcessor:
         self.index.revoke(gone)
         self._cache = {t: s for t, s in self._cache.items() if s.partition not in gone}
         self.offsets.forget(gone)
+        self.horizon.forget(gone)
         self.metrics.set_owned_partitions(len(self.index.partitions))
         self.metrics.set_deadline_index_size(len(self.index))
 

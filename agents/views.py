@@ -85,6 +85,8 @@ def health(worker: SlaWorker) -> dict[str, Any]:
         # ("tickets" counts only the summarised ones until this is 0).
         "summaries_pending": p.summaries_pending,
         "next_due": _iso(worker.index.soonest()),
+        # Partitions fed history (a replay): their thresholds fire on event time.
+        "partitions_on_event_time": p.horizon.replaying(now),
         "last_event_processed_at": _iso(p.last_event_at),
         "seconds_since_last_event": round(now - p.last_event_at, 3) if p.last_event_at else None,
         "index_rebuilt_at": _iso(worker.rebuilt_at),

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     policy_file: Path | None = None
     timer_interval_seconds: float = Field(0.2, gt=0, le=10)
+    #: A partition fed events older than ``history_lag_seconds`` (history: a replay, a
+    #: re-sent backlog) fires thresholds on their event time, as the backtest does, and
+    #: on the wall clock again after ``history_idle_seconds`` without input (see
+    #: slawatch.agents.horizon).
+    history_lag_seconds: float = Field(60.0, gt=0)
+    history_idle_seconds: float = Field(2.0, gt=0, le=3600)
     #: Scrapes sooner than this after the last reuse its ticket-state gauges (open
     #: tickets, by age, at risk, follow-ups): each pass walks every owned ticket.
     state_gauges_interval_seconds: float = Field(5.0, ge=0, le=300)

@@ -621,3 +621,15 @@ def test_a_clock_running_into_a_year_without_holiday_data_is_reported_once(
     h.event(created("2026-12-30 11:00", ticket="T2"))
     assert h.sample("slawatch_calendar_year_missing", calendar="business", year="2027") == 1
     assert caplog.text.count("no holiday list for 2027") == 1
+
+
+def test_each_input_message_tells_the_partitions_firing_horizon_its_event_time() -> None:
+    h = Harness(ts("2026-12-01 10:00"))
+    h.event(created("2026-11-02 09:30"), partition=2)
+    assert h.proc.horizon.horizon(2, h.now) == ts("2026-11-02 09:30")
+    h.now += 1.5
+    h.event(b"not json", partition=2)  # still busy; its event time does not move
+    h.now += 1.5
+    assert h.proc.horizon.horizon(2, h.now) == ts("2026-11-02 09:30")
+    h.proc.revoke({2})
+    assert h.proc.horizon.horizon(2, h.now) == h.now
