@@ -195,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _writes_stdout(args: argparse.Namespace) -> bool:
     if args.command == "simulate":
         return str(args.output) == "-"
+    if args.command == "policy":
+        return True  # check and explain print their reports there
     return args.command == "backtest" and not args.output
 
 

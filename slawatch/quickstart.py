@@ -75,10 +75,20 @@ def _start_broker(settings: Settings) -> LocalKafka:
     return broker
 
 
+def local_broker_default(settings: Settings) -> Settings:
+    """With no broker named, the quickstart's broker is the local one on
+    ``SLAWATCH_KAFKA_PORT``, not whatever else may answer on the default port."""
+    local = f"127.0.0.1:{settings.kafka_port}"
+    if "broker" in settings.model_fields_set or settings.broker == local:
+        return settings
+    return settings.model_copy(update={"broker": local})
+
+
 def run(settings: Settings, rate: float, speed: float, simulator: bool) -> int:
     """Run broker (if needed), topics, worker and simulator until Ctrl-C; return an exit code."""
     from slawatch.streams.topics import prepare_topics
 
+    settings = local_broker_default(settings)
     broker = None if broker_answers(settings) else _start_broker(settings)
     if broker is not None and broker.bootstrap != settings.broker:
         # The local broker listens on SLAWATCH_KAFKA_PORT; everything else follows it.

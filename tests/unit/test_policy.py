@@ -162,3 +162,26 @@ def test_a_working_day_of_less_than_a_second_is_a_problem_at_its_key() -> None:
         parse_policy(text, "wdh.yaml")
     [problem] = info.value.problems
     assert problem.key == "calendars.business.working_day_hours" and "working_day_hours" in problem.fix
+
+
+def test_explain_into_a_pipe_closed_early_stops_quietly() -> None:
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "slawatch",
+        "policy",
+        "explain",
+        "--created",
+        "2026-09-30T17:00:00+08:00",
+        "--priority",
+        "normal",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `| head` does once it has its lines (here: before any)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, as cat exits
+    assert "Traceback" not in err

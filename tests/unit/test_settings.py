@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from slawatch.exceptions import ConfigError
+from slawatch.quickstart import local_broker_default
 from slawatch.settings import Settings, load_settings, write_settings_file
 
 
@@ -176,3 +177,13 @@ def test_an_empty_list_setting_in_the_environment_is_refused_not_taken_as_no_val
     monkeypatch.setenv("SLAWATCH_WINDOW_SIZES_SECONDS", value)
     with pytest.raises(ConfigError, match=r"SLAWATCH_WINDOW_SIZES_SECONDS.*empty"):
         load_settings()
+
+
+def test_the_quickstart_broker_follows_the_local_kafka_port_when_none_is_named() -> None:
+    assert local_broker_default(Settings(kafka_port=19092)).broker == "127.0.0.1:19092"
+    assert local_broker_default(Settings()).broker == "127.0.0.1:9092"
+
+
+def test_a_named_broker_is_kept_by_the_quickstart_whatever_the_local_kafka_port() -> None:
+    named = Settings(kafka_port=19092, broker="10.0.0.5:9092")
+    assert local_broker_default(named).broker == "10.0.0.5:9092"
