@@ -110,7 +110,7 @@ panels = [
     ),
     sized(
         stat(
-            "Survey response rate 调研回复率",
+            "Survey response rate 满意度调查回收率",
             [(survey_rate(), "surveys / resolved")],
             description="Surveys submitted / tickets resolved (priority and department filters).",
             unit="percentunit",

@@ -49,10 +49,10 @@ RESOLUTION_TARGET_LINES: list[dict[str, Any]] = [
 ]
 
 panels = [
-    row("Compliance 合规率 (selected time range)"),
+    row("Compliance 达标率 (selected time range)"),
     sized(
         stat(
-            "SLA compliance 合规率",
+            "SLA compliance 达标率",
             [(compliance("metric", "$__range"), "{{metric}}")],
             description="Clocks stopped within target / all clocks stopped in the time range,"
             " per SLA metric. Target 95%.",
@@ -106,7 +106,7 @@ panels = [
     row("Trends 趋势"),
     sized(
         timeseries(
-            "SLA compliance 合规率 (rolling $window)",
+            "SLA compliance 达标率 (rolling $window)",
             [(compliance("metric", "$window"), "{{metric}}")],
             description="Compliance per SLA metric over the rolling window; dashed line = 95%.",
             unit="percentunit",
@@ -145,7 +145,7 @@ panels = [
     ),
     sized(
         timeseries(
-            "Resolution time 解决时限 p50 / p90 / p99 by priority",
+            "Resolution time 解决时长 p50 / p90 / p99 by priority",
             percentiles("slawatch_resolution_time_seconds"),
             description="Business seconds of the resolution clock (pauses excluded). Dashed"
             " lines: urgent 3, normal 5, major 7 working days of 9 h.",
@@ -216,7 +216,7 @@ panels = [
             columns={
                 "department": ("Department 部门", None),
                 "metric": ("Metric 指标", None),
-                "Value #A": ("Compliance 合规率", "percentunit"),
+                "Value #A": ("Compliance 达标率", "percentunit"),
                 "Value #B": ("Breaches 超时", "short"),
                 "Value #C": ("Warnings 预警", "short"),
                 "Value #D": ("At risk 临近超时", "short"),

@@ -432,7 +432,7 @@ class BusinessCalendar:
         counted = sum(e - s for s, e in inside)
         if d in self._on:
             how = self._counted_text(inside, counted, full)
-            text = f"make-up working day (调休) for {self._on[d]}, {_hours_text(hours)} — {how}"
+            text = f"make-up working day (调休上班) for {self._on[d]}, {_hours_text(hours)} — {how}"
             return _DayNote(d, "makeup", counted, True, text)
         if d in self._off:
             return _DayNote(d, "holiday", 0, bool(self._weekly[d.weekday()]), self._off[d])
@@ -730,7 +730,7 @@ def _render_years(days: list[_DayNote]) -> list[str]:
         skipped = Counter(n.text for n in notes if n.kind == "holiday")
         text = (
             f"{_span(notes[0].day, notes[-1].day)}: {_duration(counted)} counted on "
-            f"{worked} working day(s), {makeup} of them make-up days (调休)"
+            f"{worked} working day(s), {makeup} of them make-up days (调休上班)"
         )
         if skipped:
             names = ", ".join(f"{name} {n}d" for name, n in skipped.items())

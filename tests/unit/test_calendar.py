@@ -436,7 +436,7 @@ def test_only_the_years_reached_are_noted_not_those_loaded_ahead() -> None:
 def test_explain_names_the_golden_week_and_the_make_up_day(business: BusinessCalendar) -> None:
     text = "\n".join(business.explain(at(2026, 9, 30, 14), at(2026, 10, 12, 10, 30)))
     assert "2026-10-01 Thu .. 2026-10-07 Wed (7 days): holiday National Day (国庆节)" in text
-    assert "2026-10-10 Sat: make-up working day (调休) for National Day (国庆节)" in text
+    assert "2026-10-10 Sat: make-up working day (调休上班) for National Day (国庆节)" in text
 
 
 def test_explain_shows_the_partial_first_and_last_days(business: BusinessCalendar) -> None:
