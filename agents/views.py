@@ -50,12 +50,13 @@ def window_totals(worker: SlaWorker, now: float) -> dict[str, Any]:
         out.append(
             {
                 "size_seconds": size,
+                # "end" is exclusive, start + size (Faust's range ends 0.1 s earlier).
                 "current": {
-                    "start": _iso(current[0]), "end": _iso(current[1]),
+                    "start": _iso(current[0]), "end": _iso(current[0] + size),
                     "totals": aggregate(by_range[current], owned),
                 },
                 "previous": {
-                    "start": _iso(previous[0]), "end": _iso(previous[1]),
+                    "start": _iso(previous[0]), "end": _iso(previous[0] + size),
                     "totals": aggregate(by_range[previous], owned),
                 },
             }

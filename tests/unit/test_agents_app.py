@@ -83,6 +83,11 @@ def test_agent_applies_events_windows_and_dead_letters(worker: Any) -> None:
     # test_context puts every message on partition 0.
     doc = window_totals(w, w.now[0])
     assert [win["size_seconds"] for win in doc["windows"]] == [60, 3600]
+    hour = doc["windows"][1]
+    assert (hour["current"]["start"], hour["current"]["end"]) == (
+        "2026-11-16T03:00:00.000+00:00", "2026-11-16T04:00:00.000+00:00",
+    )  # fmt: skip
+    assert hour["previous"]["end"] == hour["current"]["start"]
     w.index.reset({0}, [])  # the worker owns partition 0 (normally done on recovery)
     doc = window_totals(w, w.now[0])
     totals = doc["windows"][0]["current"]["totals"]
