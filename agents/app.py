@@ -375,17 +375,22 @@ def create_worker(
             for p in gone:
                 ticks_done.pop(p, None)
 
-    async def send_ticks(kind: TickKind, now: float | Callable[[int], float], due: Iterable[tuple[int, str]]) -> None:
+    async def send_ticks(
+        kind: TickKind,
+        now: float,
+        due: Iterable[tuple[int, str]],
+        horizon: Callable[[int], float] | None = None,
+    ) -> None:
         """One tick per partition (and per MAX_TICK_TICKETS) for ``(partition, ticket_id)``;
-        ``now`` is the tick's instant, or a function of the partition giving it."""
+        its instant is ``now`` (the wall clock), or the partition's ``horizon``."""
         by_partition: dict[int, dict[str, None]] = {}  # ordered, without repeats
         for partition, ticket_id in due:
             by_partition.setdefault(partition, {})[ticket_id] = None
         for partition, unique in by_partition.items():
             ids, applied = list(unique), done(partition)
-            at = now(partition) if callable(now) else now
+            at = horizon(partition) if horizon is not None else now
             for i in range(0, len(ids), MAX_TICK_TICKETS):
-                tick = Tick(tuple(ids[i : i + MAX_TICK_TICKETS]), at, kind, applied)
+                tick = Tick(tuple(ids[i : i + MAX_TICK_TICKETS]), at, kind, applied, event_time=at < now)
                 await ticks.send(key=None, value=encode_tick(tick), partition=partition, force=True)
 
     @app.timer(settings.timer_interval_seconds, name="slawatch.fire_due")
@@ -404,7 +409,7 @@ def create_worker(
                 return at
 
             due = index.pop_due(horizon, ready=barrier.ready, may_resend=ticks_drained)
-            await send_ticks(TICK_ADVANCE, horizon, ((e.partition, e.ticket_id) for e in due))
+            await send_ticks(TICK_ADVANCE, now, ((e.partition, e.ticket_id) for e in due), horizon)
         except Exception:  # the timer must survive a broker hiccup
             log.exception("deadline timer run failed; due entries are retried")
         metrics.timer_run(time.perf_counter() - started)

@@ -345,7 +345,7 @@ class TicketProcessor:
             alerts.extend(fired)
             advanced.append((state, list(observations), fired))
         if alerts:
-            await self._publish(alerts, live=True, now=now)
+            await self._publish(alerts, live=not tick.event_time, now=now)
         for state, observations, fired in advanced:
             self._write(state, partition)
             self._record(partition, observations, fired)

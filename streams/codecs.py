@@ -110,6 +110,9 @@ class Tick:
     #: tick. A worker that has applied less (it restarted, or took the partition over,
     #: and replays input and ticks in no common order) must not apply the tick yet.
     input_offset: int | None = None
+    #: ``now`` is the partition's event time (history fed to a running worker, see
+    #: slawatch.agents.horizon), not the wall clock: its alerts are not late.
+    event_time: bool = False
 
 
 #: Ticket ids per tick message: ~30 KiB with typical ids, far below Kafka's 1 MiB limit.
@@ -120,6 +123,8 @@ def encode_tick(tick: Tick) -> bytes:
     doc: dict[str, Any] = {"ticket_ids": tick.ticket_ids, "now": tick.now, "kind": tick.kind}
     if tick.input_offset is not None:
         doc["input_offset"] = tick.input_offset
+    if tick.event_time:
+        doc["clock"] = "event"
     return orjson.dumps(doc)
 
 
@@ -156,7 +161,11 @@ def decode_tick(raw: bytes | None) -> Tick:
     if offset is not None and (not isinstance(offset, int) or isinstance(offset, bool)):
         msg = f"tick field 'input_offset' must be an integer offset, got {offset!r}"
         raise InvalidTick(msg)
-    return Tick(ticket_ids=tuple(ids), now=float(now), kind=kind, input_offset=offset)
+    clock = obj.get("clock", "wall")
+    if clock not in ("wall", "event"):
+        msg = f"tick field 'clock' must be 'wall' or 'event', got {clock!r}"
+        raise InvalidTick(msg)
+    return Tick(ticket_ids=tuple(ids), now=float(now), kind=kind, input_offset=offset, event_time=clock == "event")
 
 
 @dataclass(frozen=True, slots=True)

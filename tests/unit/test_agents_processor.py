@@ -633,3 +633,19 @@ def test_each_input_message_tells_the_partitions_firing_horizon_its_event_time()
     assert h.proc.horizon.horizon(2, h.now) == ts("2026-11-02 09:30")
     h.proc.revoke({2})
     assert h.proc.horizon.horizon(2, h.now) == h.now
+
+
+def test_alerts_of_an_event_time_tick_are_not_counted_as_late() -> None:
+    """History fired on its own time is weeks behind the wall clock by design: its
+    alerts stay out of slawatch_alert_delay_seconds (and SlawatchAlertDelayHigh)."""
+    h = Harness(ts("2026-12-01 10:00"))
+    h.event(created("2026-11-16 10:00", ticket="T1"))
+    h.event(created("2026-11-16 10:00", ticket="T2"))
+    at = ts("2026-11-16 14:00") + 1
+    asyncio.run(h.proc.on_tick(encode_tick(Tick(("T1",), at, event_time=True)), partition=3))
+    assert len(h.alerts) == 3
+    assert h.sample("slawatch_alert_delay_seconds_count") == 0
+    asyncio.run(h.proc.on_tick(encode_tick(Tick(("T2",), h.now)), partition=3))
+    fired_by_wall_clock = [a for a in h.alerts if a.ticket_id == "T2"]
+    assert fired_by_wall_clock
+    assert h.sample("slawatch_alert_delay_seconds_count") == len(fired_by_wall_clock)
