@@ -236,7 +236,6 @@ class TicketProcessor:
             self.horizon.seen(partition, None, now)
             await self._reject(exc.code, exc.message, exc.field, value, key, topic, partition, offset, now)
             return
-        self.horizon.seen(partition, event.at, now)
         if key != event.ticket_id.encode():  # an unkeyed message (None) too
             self._miskeyed(partition, offset)
         if self._event_time is None or event.at > self._event_time:
@@ -252,8 +251,12 @@ class TicketProcessor:
                 offset,
             )
             msg = f"the SLA engine raised {type(exc).__name__} on this event; see the worker log"
+            self.horizon.seen(partition, None, now)
             await self._reject("internal_error", msg, None, value, key, topic, partition, offset, now)
             return
+        # A duplicate is ignored, its occurred_at too: it must not move the partition's
+        # event time past lines that may still stop a clock.
+        self.horizon.seen(partition, None if out.duplicate else event.at, now)
         if out.duplicate:
             self.metrics.duplicate()
             return

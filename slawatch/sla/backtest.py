@@ -244,6 +244,12 @@ class Backtest:
             self.reject(exc, line_no, on_invalid)
             return
         summary.lines += 1
+        tid = event.ticket_id
+        if self.engine.is_duplicate(self.states.get(tid), event):
+            # Ignored before the clock moves: a repeat carrying a later time must not
+            # fire thresholds that the lines after it may still stop.
+            summary.duplicates += 1
+            return
         at = event.at
         due = self._due
         if self.clock is None or at > self.clock or (due and due[0][0] < at):
@@ -251,8 +257,7 @@ class Backtest:
             # the clock does not move: a ticket created behind the clock (a late line)
             # has thresholds in the past that the clock's earlier advances never saw.
             self.advance(at)
-        tid = event.ticket_id
-        prior = self.states.get(tid)
+        prior = self.states.get(tid)  # after advance: retention may have forgotten it
         out = self.engine.apply(prior, event)
         st = self.states[tid] = out.state
         if out.duplicate:

@@ -431,6 +431,11 @@ class SlaEngine:
                         continue
                     need = thr - clock.acc
                     at = clock.since if need <= 0 else self._cals[clock.calendar].add(clock.since, need)
+                    if type(at) is float:
+                        # Whole microseconds, as event times are parsed: float sums of
+                        # fractional seconds could land one ulp before an event at the
+                        # very instant and turn a tie (event first) into a fired alert.
+                        at = round(at, 6)
                     nx = (at, bit, kind, level, thr)
                     break
             clock.nx = nx
@@ -497,6 +502,8 @@ class SlaEngine:
         if clock.state == RUNNING and t > clock.since:
             cal = self._cals[clock.calendar]
             acc = clock.acc + cal.elapsed(clock.since, t)
+            if type(acc) is float:
+                acc = round(acc, 6)  # whole microseconds, like the instants it is measured between
             if clock.deadline is None and clock.acc < clock.target <= acc:
                 # Passed the target in this run without a breach to record it (a target
                 # just changed, or raised after the breach fired under a lower one).
@@ -580,6 +587,12 @@ class SlaEngine:
             clock.deadline = found
 
     # ------------------------------------------------------------------ events
+    @staticmethod
+    def is_duplicate(state: TicketState | None, event: TicketEvent) -> bool:
+        """Whether ``event`` repeats an ``event_id`` its ticket has seen: it is then
+        ignored altogether, its ``occurred_at`` too (it moves no clock, fires nothing)."""
+        return state is not None and event.event_id in state.seen
+
     def apply(self, state: TicketState | None, event: TicketEvent) -> Outcome:
         """Apply one validated event to its ticket's state (None for a new ticket)."""
         if state is None:

@@ -649,3 +649,12 @@ def test_alerts_of_an_event_time_tick_are_not_counted_as_late() -> None:
     fired_by_wall_clock = [a for a in h.alerts if a.ticket_id == "T2"]
     assert fired_by_wall_clock
     assert h.sample("slawatch_alert_delay_seconds_count") == len(fired_by_wall_clock)
+
+
+def test_a_duplicate_with_a_later_time_does_not_move_the_partitions_event_time() -> None:
+    h = Harness(ts("2026-12-01 10:00"))
+    first = created("2026-11-02 09:30")
+    h.event(first, partition=2)
+    h.event({**first, "type": "ticket.responded", "occurred_at": "2026-11-02T11:00:00+08:00"}, partition=2)
+    assert h.sample("slawatch_events_duplicate_total") == 1
+    assert h.proc.horizon.horizon(2, h.now) == ts("2026-11-02 09:30")

@@ -417,3 +417,22 @@ def test_a_gzipped_export_read_through_a_named_pipe_is_read_once(tmp_path: Path)
     assert main(["backtest", str(fifo), "--quiet", "-o", str(out)]) == 0
     writer.join(timeout=10)
     assert out.read_bytes() == expected.read_bytes()
+
+
+def test_a_duplicate_carrying_a_later_time_moves_no_clock_and_fires_nothing() -> None:
+    # events.md: a repeated event_id is ignored. Its occurred_at too: had it moved the
+    # event-time clock, the major ticket's response ladder (10:24 ... 10:45) would fire
+    # before the real response at 10:05 is read (independent oracle, round 11).
+    from slawatch.sla.alerts import Alert
+    from slawatch.sla.backtest import Backtest
+    from slawatch.sla.policy import load_policy
+
+    alerts: list[Alert] = []
+    bt = Backtest(load_policy(None), alerts.append)
+    first = created("2026-03-02 10:00", "major", ticket="A")
+    bt.feed(first)
+    bt.feed({**first, "type": "ticket.responded", "occurred_at": "2026-03-02T11:00:00+08:00"})
+    bt.feed(ev("ticket.responded", "2026-03-02 10:05", "A"))
+    summary = bt.finish()
+    assert [a for a in alerts if a.metric == "response"] == []
+    assert (summary.duplicates, summary.behind_clock) == (1, 0)

@@ -38,6 +38,29 @@ def test_response_at_exactly_the_deadline_meets_it() -> None:
     assert signals(alerts) == [("warning", "response", None, "2026-11-16 13:12")]
 
 
+def test_a_pause_at_exactly_a_threshold_with_fractional_seconds_is_a_tie_the_event_wins() -> None:
+    # The instant is reached through sums of fractional seconds (a pause from
+    # 09:44:58.999999 to 12:07:25.108543); as a float it could fall one ulp before the
+    # event's own instant and fire (independent oracle, round 11).
+    def at(text: str) -> dict[str, str]:
+        return {"occurred_at": text}
+
+    events = [
+        created("2026-03-06 08:59:59", "major", ticket="A"),
+        ev("ticket.responded", "2026-03-06 08:59:59", "A"),
+        {**ev("ticket.status_changed", "2026-03-06 09:44", "A", status="waiting_customer"),
+         **at("2026-03-06T09:44:58.999999+08:00")},
+        {**ev("ticket.status_changed", "2026-03-06 12:07", "A", status="in_progress"),
+         **at("2026-03-06T12:07:25.108543+08:00")},
+        {**ev("ticket.status_changed", "2026-03-20 15:52", "A", status="waiting_customer"),
+         **at("2026-03-20T15:52:26.108544+08:00")},  # exactly the level-2 instant (1.5 x 7 working days)
+    ]  # fmt: skip
+    alerts = run(events, until="2026-03-21 00:00")
+    assert [(a.kind, a.level) for a in alerts if a.metric == "resolution"] == [
+        ("sla.warning", None), ("sla.breached", None), ("sla.escalated", 1),
+    ]  # fmt: skip
+
+
 def test_response_before_the_warning_fires_nothing() -> None:
     alerts = run([created("2026-11-16 10:00"), ev("ticket.responded", "2026-11-16 11:00")], until="2026-11-16 18:00")
     assert alerts == []
