@@ -245,7 +245,8 @@ class Backtest:
             return
         summary.lines += 1
         tid = event.ticket_id
-        if self.engine.is_duplicate(self.states.get(tid), event):
+        known = self.states.get(tid)
+        if known is not None and event.event_id in known.seen:  # engine.apply's duplicate test
             # Ignored before the clock moves: a repeat carrying a later time must not
             # fire thresholds that the lines after it may still stop.
             summary.duplicates += 1

@@ -587,12 +587,6 @@ class SlaEngine:
             clock.deadline = found
 
     # ------------------------------------------------------------------ events
-    @staticmethod
-    def is_duplicate(state: TicketState | None, event: TicketEvent) -> bool:
-        """Whether ``event`` repeats an ``event_id`` its ticket has seen: it is then
-        ignored altogether, its ``occurred_at`` too (it moves no clock, fires nothing)."""
-        return state is not None and event.event_id in state.seen
-
     def apply(self, state: TicketState | None, event: TicketEvent) -> Outcome:
         """Apply one validated event to its ticket's state (None for a new ticket)."""
         if state is None:
