@@ -276,6 +276,10 @@ class BusinessCalendar:
             idx = self._cover(start, start)
         while True:
             target = idx.cum(start) + seconds
+            if type(target) is float:
+                # Whole microseconds, as instants are parsed: float noise past the end
+                # of an interval would land the result at the next interval's start.
+                target = round(target, 6)
             if target <= idx.total:
                 i = bisect_left(idx.after, target)
                 t = idx.starts[i] + (target - idx.before[i])

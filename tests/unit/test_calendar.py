@@ -108,6 +108,16 @@ def test_adding_fractional_seconds_keeps_the_fraction(business: BusinessCalendar
     assert wall(business.add(start, 1.0)) == "2026-03-16 Mon 09:00:00.5"
 
 
+def test_fractions_that_add_up_to_a_working_days_end_land_on_it_not_on_the_next_morning(
+    business: BusinessCalendar,
+) -> None:
+    # 1 us before Friday 18:00, plus 1 us and four working days: Thursday 18:00. In
+    # floats the sum overshoots the day's end by a few 1e-8 s and landed on Friday 09:00
+    # (independent oracle, round 11: a breach fired 15 hours late).
+    start = at(2026, 3, 13, 17, 59, 59) + 0.999999
+    assert wall(business.add(start, 4 * 9 * HOUR + 0.000001)) == "2026-03-19 Thu 18:00:00"
+
+
 def test_elapsed_counts_fractional_seconds(business: BusinessCalendar) -> None:
     start = at(2026, 3, 13, 17, 59, 59) + 0.25
     assert business.elapsed(start, at(2026, 3, 16, 9) + 0.5) == pytest.approx(1.25)
