@@ -69,7 +69,7 @@ WARN, BREACH, ESC1, ESC2 = 1, 2, 4, 8
 #: Part of :attr:`SlaEngine.fingerprint`: bump it with any change to how thresholds are
 #: placed in time (``_make_thresholds``, ``_next``), so that workers recompute the next
 #: due instants stored with ticket states instead of trusting ones placed by old rules.
-THRESHOLD_RULES = 1
+THRESHOLD_RULES = 2  # 2: instants rounded to whole microseconds (fractional-second ties)
 REPEAT_COMPLAINT_ESCALATED = 16  # on the complaint clock: the level-2 escalation of the 2nd complaint
 
 SURVEY_DUE_SECONDS = 24 * 3600
