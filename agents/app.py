@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from slawatch.agents.barrier import CatchUpBarrier
 from slawatch.agents.changelog_writes import ChangelogWrites
 from slawatch.agents.changelog_writes import install as install_changelog_flush
-from slawatch.agents.horizon import FiringHorizon
+from slawatch.agents.horizon import NOTHING, FiringHorizon
 from slawatch.agents.index import DeadlineIndex
 from slawatch.agents.input_watchdog import InputWatchdog
 from slawatch.agents.processor import TicketProcessor
@@ -289,6 +289,18 @@ def create_worker(
     #: Offset of the last tick processed, per partition of the ticks topic.
     ticks_done: dict[int, int] = {}
 
+    def input_waiting(partition: int) -> bool:
+        """Kafka holds input of ``partition`` this worker has not handled (False when
+        the high watermark is unknown: the catch-up barrier covers that case)."""
+        try:
+            hw = highwater(partition)
+        except Exception:  # the consumer (re)starting: unknown
+            return False
+        if hw is None:
+            return False
+        seen = done(partition)
+        return (seen if seen is not None else -1) < hw - 1
+
     def ticks_drained(partition: int) -> bool:
         """No tick waits in this partition of the ticks topic (so a missing one is lost)."""
         tp = TP(settings.topic_ticks, partition)
@@ -335,6 +347,7 @@ def create_worker(
         owned = worker.active_partitions()
         started = time.perf_counter()
         n = processor.rebuild(owned, lambda: stored_items(tickets, owned), defer_summaries=True)
+        processor.horizon.assigned(owned, clock())
         barrier.reset()
         watchdog.resume()
         metrics.set_summaries_pending(processor.summaries_pending)
@@ -389,6 +402,8 @@ def create_worker(
         for partition, unique in by_partition.items():
             ids, applied = list(unique), done(partition)
             at = horizon(partition) if horizon is not None else now
+            if at == NOTHING:
+                continue  # just assigned, no input yet: in-flight entries are resent later
             for i in range(0, len(ids), MAX_TICK_TICKETS):
                 tick = Tick(tuple(ids[i : i + MAX_TICK_TICKETS]), at, kind, applied, event_time=at < now)
                 await ticks.send(key=None, value=encode_tick(tick), partition=partition, force=True)
@@ -405,7 +420,7 @@ def create_worker(
                 """The partition's firing instant, the same for the whole run."""
                 at = horizons.get(partition)
                 if at is None:
-                    at = horizons[partition] = processor.horizon.horizon(partition, now)
+                    at = horizons[partition] = processor.horizon.horizon(partition, now, input_waiting)
                 return at
 
             due = index.pop_due(horizon, ready=barrier.ready, may_resend=ticks_drained)

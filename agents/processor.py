@@ -238,8 +238,6 @@ class TicketProcessor:
             return
         if key != event.ticket_id.encode():  # an unkeyed message (None) too
             self._miskeyed(partition, offset)
-        if self._event_time is None or event.at > self._event_time:
-            self._event_time = event.at
         try:
             out = self.engine.apply(self._load(event.ticket_id), event)
         except Exception as exc:  # the engine must never stop the stream
@@ -260,6 +258,8 @@ class TicketProcessor:
         if out.duplicate:
             self.metrics.duplicate()
             return
+        if self._event_time is None or event.at > self._event_time:
+            self._event_time = event.at  # the retention clock: applied events only
         await self._store(out.state, partition, out.alerts, live=False, now=now)
         self.metrics.event_applied(event.type, lag_seconds=now - event.at)
         self._record(partition, out.observations, out.alerts)

@@ -261,9 +261,6 @@ class Backtest:
         prior = self.states.get(tid)  # after advance: retention may have forgotten it
         out = self.engine.apply(prior, event)
         st = self.states[tid] = out.state
-        if out.duplicate:
-            summary.duplicates += 1
-            return
         clock = self.clock
         if clock is not None and at < clock and (prior is None or prior.last_at is None or prior.last_at < clock):
             summary.behind_clock += 1

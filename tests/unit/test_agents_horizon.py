@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slawatch.agents.horizon import FiringHorizon
+from slawatch.agents.horizon import NOTHING, FiringHorizon
 from slawatch.agents.index import DeadlineIndex, DueEntry
 
 NOW = 1_800_000_000.0
@@ -29,8 +29,20 @@ def test_history_fires_only_up_to_the_last_event_time_while_input_keeps_coming()
 def test_history_fires_on_the_wall_clock_once_nothing_more_arrives() -> None:
     h = FiringHorizon(idle_seconds=2, live_lag_seconds=60)
     h.seen(0, NOW - 30 * DAY, NOW)
-    assert h.horizon(0, NOW + 1.9) == NOW - 30 * DAY
-    assert h.horizon(0, NOW + 2.0) == NOW + 2.0
+    assert h.horizon(0, NOW + 1.9, lambda p: False) == NOW - 30 * DAY
+    assert h.horizon(0, NOW + 2.0, lambda p: False) == NOW + 2.0
+
+
+def test_a_worker_that_stalls_while_history_waits_in_kafka_keeps_firing_on_event_time() -> None:
+    h = FiringHorizon(idle_seconds=2, live_lag_seconds=60)
+    h.seen(0, NOW - 30 * DAY, NOW)
+    assert h.horizon(0, NOW + 5, lambda p: True) == NOW - 30 * DAY  # a GC pause, not the end
+
+
+def test_an_on_time_event_followed_by_a_long_quiet_stays_live() -> None:
+    h = FiringHorizon(idle_seconds=120, live_lag_seconds=60)
+    h.seen(0, NOW - 1, NOW)
+    assert h.horizon(0, NOW + 61) == NOW + 61  # judged when it arrived, not at the timer
 
 
 def test_an_invalid_message_keeps_the_partition_busy_but_does_not_move_its_event_time() -> None:
@@ -40,10 +52,23 @@ def test_an_invalid_message_keeps_the_partition_busy_but_does_not_move_its_event
     assert h.horizon(0, NOW + 3) == NOW - 30 * DAY
 
 
-def test_only_invalid_messages_leave_the_partition_on_the_wall_clock() -> None:
+def test_a_just_assigned_partition_fires_nothing_until_its_input_says_which_clock() -> None:
+    h = FiringHorizon(idle_seconds=2)
+    h.assigned({0, 1}, NOW)
+    assert h.horizon(0, NOW + 1) == NOTHING  # a replay may be between two bursts
+    h.seen(0, None, NOW + 1)  # an invalid message says nothing of the clock
+    assert h.horizon(0, NOW + 2.5) == NOTHING
+    h.seen(0, NOW + 2, NOW + 2.5)
+    assert h.horizon(0, NOW + 2.6) == NOW + 2.6
+    assert h.horizon(1, NOW + 2, lambda p: True) == NOTHING  # input waiting: not quiet
+    assert h.horizon(1, NOW + 2, lambda p: False) == NOW + 2  # quiet: nothing more comes
+
+
+def test_a_partition_assigned_again_keeps_what_its_input_said() -> None:
     h = FiringHorizon()
-    h.seen(0, None, NOW)
-    assert h.horizon(0, NOW) == NOW
+    h.seen(0, NOW - 10 * DAY, NOW)
+    h.assigned({0}, NOW + 1)
+    assert h.horizon(0, NOW + 1.5) == NOW - 10 * DAY
 
 
 def test_events_from_the_future_never_fire_thresholds_ahead_of_the_wall_clock() -> None:
@@ -52,7 +77,9 @@ def test_events_from_the_future_never_fire_thresholds_ahead_of_the_wall_clock() 
     assert h.horizon(0, NOW + 1) == NOW + 1
 
 
-def test_the_event_time_is_the_last_events_so_a_late_line_holds_it_back_as_in_the_backtest() -> None:
+def test_a_late_line_fires_only_before_its_own_time_as_the_backtest_does() -> None:
+    # The backtest fires, before each line, the thresholds before that line's time; its
+    # clock keeps the maximum, but nothing between a late line's time and it fires then.
     h = FiringHorizon(live_lag_seconds=60)
     h.seen(0, NOW - 10 * DAY, NOW)
     h.seen(0, NOW - 12 * DAY, NOW)

@@ -658,3 +658,4 @@ def test_a_duplicate_with_a_later_time_does_not_move_the_partitions_event_time()
     h.event({**first, "type": "ticket.responded", "occurred_at": "2026-11-02T11:00:00+08:00"}, partition=2)
     assert h.sample("slawatch_events_duplicate_total") == 1
     assert h.proc.horizon.horizon(2, h.now) == ts("2026-11-02 09:30")
+    assert h.proc._retention_clock(h.now) == ts("2026-11-02 09:30")  # retention: applied events only
