@@ -66,24 +66,27 @@ def test_a_worker_start_follows_the_input_topic_and_creates_the_rest_with_its_co
     assert {r.name: (r.partitions, r.created) for r in again} == {name: (3, False) for name in topic_names(settings)}
 
 
+def _start_warnings_with_topic(settings: Settings, caplog: pytest.LogCaptureFixture, topic: str) -> str:
+    """The warnings of a worker start (prepare_topics) when ``topic`` already exists."""
+    ensure_topics(settings.model_copy(update={"partitions": 1}), names=[topic])
+    with caplog.at_level(logging.WARNING, logger="slawatch.streams.topics"):
+        prepare_topics(settings)
+    return caplog.text
+
+
 def test_a_worker_start_warns_of_window_tables_another_worker_of_the_app_keeps(
     test_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     stray = f"{test_settings.app_id}-windows-600s-changelog"
-    ensure_topics(test_settings.model_copy(update={"partitions": 1}), names=[stray])
-    with caplog.at_level(logging.WARNING, logger="slawatch.streams.topics"):
-        prepare_topics(test_settings)
-    assert stray in caplog.text and "SLAWATCH_WINDOW_SIZES_SECONDS" in caplog.text
+    text = _start_warnings_with_topic(test_settings, caplog, stray)
+    assert stray in text and "SLAWATCH_WINDOW_SIZES_SECONDS" in text
 
 
 def test_a_worker_start_with_only_its_own_window_tables_says_nothing_of_them(
     test_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     mine = f"{test_settings.app_id}-windows-{test_settings.window_sizes_seconds[0]}s-changelog"
-    ensure_topics(test_settings.model_copy(update={"partitions": 1}), names=[mine])
-    with caplog.at_level(logging.WARNING, logger="slawatch.streams.topics"):
-        prepare_topics(test_settings)
-    assert "window tables" not in caplog.text
+    assert "window tables" not in _start_warnings_with_topic(test_settings, caplog, mine)
 
 
 def test_a_configured_partition_count_is_kept_when_the_input_topic_differs(test_settings: Settings) -> None:

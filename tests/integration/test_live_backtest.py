@@ -83,6 +83,35 @@ def _forgotten(now: datetime, prefix: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _compare_when_settled(
+    reader: TopicReader, worker: WorkerProcess, valid: list[Any], quiet: float
+) -> tuple[list[Any], list[Any]]:
+    """Wait for the backtest's alert count, then for quiet; assert live == backtest."""
+    expected_all = backtest(valid, None, time.time())
+    reader.until(lambda rs: len({r.value for r in rs}) >= len(expected_all), timeout=90)
+    records = reader.quiet(quiet)
+    checked_at = time.time()
+    expected = backtest(valid, None, checked_at)
+    alerts = live_alerts(records)
+    problems = compare(alerts, expected, before=checked_at - 2)
+    assert not problems, "\n".join(problems[:40]) + "\n" + worker.log_tail(30)
+    return alerts, expected
+
+
+def _assert_crossed_and_forgotten(alerts: list[Any], prefix: str, warning_at: float) -> None:
+    """The premises held: the warning crossed between the two events fired with its own
+    instant and the breach did not (the response came first); the forgotten ticket,
+    past by the wall clock when nothing more arrives, fired its ladder all the same."""
+    crossed = [
+        (a.record["kind"], a.fired_at)
+        for a in alerts
+        if a.record["ticket_id"] == f"{prefix}-crossed" and a.record["metric"] == "response"
+    ]
+    assert crossed == [("sla.warning", warning_at)]
+    forgotten = {a.record["kind"] for a in alerts if a.record["ticket_id"] == f"{prefix}-forgotten"}
+    assert forgotten == {"sla.warning", "sla.breached", "sla.escalated"}
+
+
 def test_past_days_backlog_live_equals_backtest(test_settings: Settings, tmp_path: Path) -> None:
     settings = live_settings(test_settings, tmp_path, "past")
     create_topics(settings)
@@ -113,25 +142,8 @@ def test_past_days_backlog_live_equals_backtest(test_settings: Settings, tmp_pat
     reader = TopicReader(settings, settings.topic_alerts)
     try:
         worker.wait_ready(90)
-        expected_all = backtest([*valid, *(orjson.dumps(e) for e in extra)], None, time.time())
-        reader.until(lambda rs: len({r.value for r in rs}) >= len(expected_all), timeout=90)
-        records = reader.quiet(2.0)
-        checked_at = time.time()
-        expected = backtest([*valid, *(orjson.dumps(e) for e in extra)], None, checked_at)
-        alerts = live_alerts(records)
-        problems = compare(alerts, expected, before=checked_at - 2)
-        assert not problems, "\n".join(problems[:40]) + "\n" + worker.log_tail(30)
-
-        # The premise held: the warning was crossed between the two events and fired
-        # with its own instant, the breach did not fire (the response came first).
-        crossed = [
-            (a.record["kind"], a.fired_at)
-            for a in alerts
-            if a.record["ticket_id"] == f"{prefix}-crossed" and a.record["metric"] == "response"
-        ]
-        assert crossed == [("sla.warning", warning_at)]
-        forgotten = {a.record["kind"] for a in alerts if a.record["ticket_id"] == f"{prefix}-forgotten"}
-        assert forgotten == {"sla.warning", "sla.breached", "sla.escalated"}
+        alerts, _ = _compare_when_settled(reader, worker, [*valid, *(orjson.dumps(e) for e in extra)], 2.0)
+        _assert_crossed_and_forgotten(alerts, prefix, warning_at)
 
         metrics = worker.get("/metrics").decode()
         n_dup = sum(1 for m in messages if m.kind == "duplicate")
@@ -183,25 +195,10 @@ def test_history_replayed_into_a_running_worker_live_equals_backtest(test_settin
                 producer.send(value, key=key)
             producer.flush()
             time.sleep(0.6)
-        expected_all = backtest(valid, None, time.time())
-        reader.until(lambda rs: len({r.value for r in rs}) >= len(expected_all), timeout=90)
-        records = reader.quiet(3.0)
-        checked_at = time.time()
-        expected = backtest(valid, None, checked_at)
-        alerts = live_alerts(records)
-        problems = compare(alerts, expected, before=checked_at - 2)
-        assert not problems, "\n".join(problems[:40]) + "\n" + worker.log_tail(30)
+        alerts, expected = _compare_when_settled(reader, worker, valid, 3.0)
         assert len(expected) >= 100  # the history really has thresholds to get wrong
-        crossed = [
-            (a.record["kind"], a.fired_at)
-            for a in alerts
-            if a.record["ticket_id"] == f"{prefix}-crossed" and a.record["metric"] == "response"
-        ]
-        assert crossed == [("sla.warning", warning_at)]
-        # Nothing more arrives after the last burst: the forgotten ticket's thresholds,
-        # past by the wall clock, fire all the same.
-        forgotten = {a.record["kind"] for a in alerts if a.record["ticket_id"] == f"{prefix}-forgotten"}
-        assert forgotten == {"sla.warning", "sla.breached", "sla.escalated"}
+        # Nothing more arrives after the last burst: the forgotten ticket fires all the same.
+        _assert_crossed_and_forgotten(alerts, prefix, warning_at)
     finally:
         producer.close()
         reader.close()
