@@ -41,16 +41,7 @@ def check_settings(settings: Settings) -> None:
         problems.append("window_sizes_seconds: every size must be a positive number of seconds")
     if len(set(settings.window_sizes_seconds)) != len(settings.window_sizes_seconds):
         problems.append("window_sizes_seconds: sizes must be distinct")
-    if settings.security_protocol.startswith("SASL"):
-        if not settings.sasl_username or settings.sasl_password is None:
-            problems.append("security_protocol is SASL: set SLAWATCH_SASL_USERNAME and SLAWATCH_SASL_PASSWORD")
-    elif settings.sasl_mechanism:
-        problems.append(
-            "sasl_mechanism is set but security_protocol is not SASL_PLAINTEXT or SASL_SSL: "
-            "set SLAWATCH_SECURITY_PROTOCOL"
-        )
-    if settings.ssl_cafile is not None and not settings.ssl_cafile.is_file():
-        problems.append(f"ssl_cafile {str(settings.ssl_cafile)!r} is not a readable file")
+    problems += settings.security_problems()
     if problems:
         msg = "invalid worker settings:\n  " + "\n  ".join(problems)
         raise ConfigError(msg)

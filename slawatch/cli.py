@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controller-port", type=int, dest="kafka_controller_port")
     p.add_argument("--dir", type=Path, dest="kafka_dir", help="data directory of the broker")
     p.add_argument("--kafka-version", dest="kafka_version")
+    p.add_argument(
+        "--secure",
+        action="store_true",
+        help="start: also listen with SASL_SSL, SSL and SASL_PLAINTEXT on the next three ports "
+        "(self-signed TLS, one SASL user), to try the security settings",
+    )
     _common(p)
 
     p = sub.add_parser("topics", help="create the input, dead-letter, alerts and tick topics (idempotent)")
@@ -137,7 +143,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from slawatch import kafka_local
 
         s = _settings(args, "kafka_port", "kafka_controller_port", "kafka_dir", "kafka_version")
-        return kafka_local.main(args.action, s)
+        return kafka_local.main(args.action, s, secure=args.secure)
     if cmd == "topics":
         from slawatch.streams import topics
 

@@ -11,6 +11,7 @@ Files in the data directory (``settings.kafka_dir``, default ``<data_dir>/kafka`
     server.properties     rendered on every start (ports, speed-ups); edits are overwritten
     log4j2.properties     copy of slawatch/data/kafka-log4j.properties
     storage/              Kafka's log.dirs: KRaft metadata and topic data, formatted once
+    tls/                  with --secure only: key store, CA file, secrets (slawatch.kafka_secure)
     kafka.log             the broker's stdout and stderr (log4j2 writes to the console)
     kafka.pid             pid of the running broker
     broker.json           what was started (version, bootstrap, jar dir), read by status
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from slawatch.exceptions import BrokerError
+from slawatch.kafka_secure import SecureListeners
 from slawatch.settings import Settings
 
 __all__ = ["BrokerStatus", "LocalKafka", "main", "probe", "render_pom"]
@@ -252,6 +254,7 @@ class LocalKafka:
         data_dir: Path,
         cache_dir: Path,
         host: str = "127.0.0.1",
+        secure: SecureListeners | None = None,
     ) -> None:
         parse_version(version)
         if port == controller_port:
@@ -266,16 +269,21 @@ class LocalKafka:
         self.data_dir = Path(data_dir).expanduser().absolute()
         self.cache_dir = Path(cache_dir).expanduser().absolute()
         self.host = host
+        #: TLS and SASL listeners beside the plaintext one (``slawatch kafka start --secure``).
+        self.secure = secure
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LocalKafka:
+    def from_settings(cls, settings: Settings, *, secure: bool = False) -> LocalKafka:
         """The broker ``slawatch kafka`` manages for these settings."""
+        data_dir = Path(settings.kafka_dir or settings.data_dir / "kafka").expanduser().absolute()
+        listeners = SecureListeners.after(data_dir, settings.kafka_port, settings.kafka_controller_port)
         return cls(
             version=settings.kafka_version,
             port=settings.kafka_port,
             controller_port=settings.kafka_controller_port,
-            data_dir=settings.kafka_dir or settings.data_dir / "kafka",
+            data_dir=data_dir,
             cache_dir=settings.cache_dir,
+            secure=listeners if secure else None,
         )
 
     def __repr__(self) -> str:
@@ -333,16 +341,19 @@ class LocalKafka:
         silently creating a one-partition topic that breaks co-partitioning.
         """
         major = parse_version(self.version)[0]
+        secure = self.secure
+        client = [f"PLAINTEXT://{self.host}:{self.port}", *(secure.listeners(self.host) if secure else [])]
+        protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT", *(secure.protocol_map() if secure else [])]
         lines = [
             "# Written by `slawatch kafka start` on every start; edits are overwritten.",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
-            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+            f"listeners={','.join(client)},CONTROLLER://{self.host}:{self.controller_port}",
+            f"advertised.listeners={','.join(client)}",
             "inter.broker.listener.name=PLAINTEXT",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"listener.security.protocol.map={','.join(protocols)}",
             f"log.dirs={self.storage_dir}",
             "auto.create.topics.enable=false",
             "num.partitions=1",
@@ -366,6 +377,8 @@ class LocalKafka:
                 "share.coordinator.state.topic.replication.factor=1",
                 "share.coordinator.state.topic.min.isr=1",
             ]
+        if secure:
+            lines += secure.server_properties()
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------- jars
@@ -525,10 +538,14 @@ class LocalKafka:
             raise BrokerError(msg)
 
     def _check_ports_free(self) -> None:
-        for port, flag in (
+        ports = [
             (self.port, "--port / SLAWATCH_KAFKA_PORT"),
             (self.controller_port, "--controller-port / SLAWATCH_KAFKA_CONTROLLER_PORT"),
-        ):
+        ]
+        if self.secure:
+            # The secured listeners sit on the ports after the higher of the two.
+            ports += [(port, "--port and --controller-port") for _, port in self.secure.ports]
+        for port, flag in ports:
             if not _port_is_free(self.host, port):
                 msg = (
                     f"cannot start the local Kafka broker (data dir {self.data_dir}): port {port} on {self.host} "
@@ -553,6 +570,7 @@ class LocalKafka:
             new_cluster_id(),
             "-c",
             str(self.properties_file),
+            *(self.secure.format_arguments() if self.secure else []),
         ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT, check=False)
@@ -561,6 +579,8 @@ class LocalKafka:
             raise BrokerError(msg) from exc
         with self.log_file.open("a", encoding="utf-8") as out:
             out.write(done.stdout + done.stderr)
+        if done.returncode == 0 and self.secure:
+            self.secure.scram_marker.write_text("formatted with --add-scram\n", encoding="utf-8")
         if done.returncode != 0:
             output = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
             msg = (
@@ -612,6 +632,8 @@ class LocalKafka:
                 return
             java = self.preflight()
             self.ensure_jars()
+            if self.secure:
+                self.secure.ensure_files(java)
             self.properties_file.write_text(self.render_server_properties(), encoding="utf-8")
             self.log_config_file.write_text(_log4j_config(), encoding="utf-8")
             self._rotate_log()
@@ -724,9 +746,9 @@ def _print_status(status: BrokerStatus) -> None:
         print(f"{key.ljust(width)}  {'-' if value is None else value}")
 
 
-def main(action: str, settings: Settings) -> int:
+def main(action: str, settings: Settings, *, secure: bool = False) -> int:
     """``slawatch kafka start|stop|status``; exit code 0, or 3 for status of a stopped broker."""
-    kafka = LocalKafka.from_settings(settings)
+    kafka = LocalKafka.from_settings(settings, secure=secure and action == "start")
     if action == "start":
         status = kafka.status()
         if status["running"]:
@@ -754,6 +776,21 @@ def main(action: str, settings: Settings) -> int:
         )
         if kafka.bootstrap not in settings.bootstrap_servers:
             print(f"  clients:  export SLAWATCH_BROKER={kafka.bootstrap}")
+        if kafka.secure:
+            for name, port in kafka.secure.ports:
+                print(f"  {name}: {kafka.host}:{port}")
+            print(
+                f"  user {kafka.secure.username}, password in {kafka.secure.secrets_file}, "
+                f"CA file {kafka.secure.ca_file}\n  a SASL_SSL client:"
+            )
+            for key, value in kafka.secure.client_environment(kafka.host).items():
+                print(f"    export {key}={value}")
+            if not kafka.secure.scram_ready:
+                print(
+                    f"  note: the storage in {kafka.storage_dir} was formatted without --secure, so it has no "
+                    "SCRAM user: use SLAWATCH_SASL_MECHANISM=PLAIN, or stop the broker, remove that folder "
+                    "and start again with --secure"
+                )
         return 0
     if action == "stop":
         pid = kafka.running_pid()

@@ -126,6 +126,24 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return parts
 
+    @field_validator("ssl_cafile", mode="before")
+    @classmethod
+    def _empty_cafile_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ssl_cafile")
+    @classmethod
+    def _cafile_is_a_file(cls, value: Path | None) -> Path | None:
+        # Checked here, not at the first TLS handshake: a missing CA file otherwise shows
+        # up as "unable to bootstrap", indistinguishable from a broker that is down.
+        if value is not None and not value.expanduser().is_file():
+            msg = (
+                f"{str(value)!r} is not a readable file: give the PEM file of the CA that signed "
+                "the brokers' certificates, or unset it for the system CAs"
+            )
+            raise ValueError(msg)
+        return value.expanduser() if value is not None else None
+
     @field_validator("broker")
     @classmethod
     def _broker_has_port(cls, value: str) -> str:
@@ -147,11 +165,37 @@ class Settings(BaseSettings):
             return None
         return ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
 
+    def security_problems(self) -> list[str]:
+        """What is missing or contradictory in the SASL/TLS settings, each with its fix.
+
+        Checked before any client is built (every command, not only the worker): a SASL
+        client without credentials does not fail, it waits for a login that never comes.
+        """
+        problems = []
+        if self.security_protocol.startswith("SASL"):
+            if not self.sasl_username or self.sasl_password is None:
+                problems.append(
+                    f"security_protocol is {self.security_protocol}: set SLAWATCH_SASL_USERNAME and "
+                    "SLAWATCH_SASL_PASSWORD (and SLAWATCH_SASL_MECHANISM unless it is PLAIN)"
+                )
+        elif self.sasl_mechanism:
+            problems.append(
+                "sasl_mechanism is set but security_protocol is not SASL_PLAINTEXT or SASL_SSL: "
+                "set SLAWATCH_SECURITY_PROTOCOL"
+            )
+        return problems
+
     def kafka_client_options(self) -> dict[str, Any]:
-        """Security options in the spelling aiokafka and kafka-python share."""
+        """Security options in the spelling aiokafka and kafka-python share.
+
+        Raises :class:`ConfigError` when :meth:`security_problems` finds any.
+        """
+        problems = self.security_problems()
+        if problems:
+            raise ConfigError("invalid security settings:\n  " + "\n  ".join(problems))
         opts: dict[str, Any] = {"security_protocol": self.security_protocol}
-        if self.sasl_mechanism:
-            opts["sasl_mechanism"] = self.sasl_mechanism
+        if self.security_protocol.startswith("SASL"):
+            opts["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
             opts["sasl_plain_username"] = self.sasl_username
             opts["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
         if self.ssl_cafile:
@@ -201,7 +245,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "?"
             name = key.split(".")[0]  # window_sizes_seconds.1: the setting, not the item
-            if name in overrides:
+            if overrides.get(name) is not None:  # argparse passes every flag, None when not given
                 source = f"command-line flag --{name.replace('_', '-')}"
             elif name in env_keys:
                 source = f"environment variable {ENV_PREFIX}{name.upper()}"

@@ -9,6 +9,8 @@ itself talks to Kafka through Faust (aiokafka).
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kafka import KafkaConsumer, KafkaProducer
     from kafka.admin import KafkaAdminClient
 
-__all__ = ["make_admin", "make_consumer", "make_producer"]
+__all__ = ["connection_problem", "make_admin", "make_consumer", "make_producer"]
 
 
 def _import_kafka() -> Any:
@@ -76,3 +78,43 @@ def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
     }
     admin: KafkaAdminClient = kafka.admin.KafkaAdminClient(**options)
     return admin
+
+
+def _accepts_tcp(server: str, timeout: float) -> bool:
+    host, _, port = server.rpartition(":")
+    with contextlib.suppress(OSError, ValueError), socket.create_connection((host.strip("[]"), int(port)), timeout):
+        return True
+    return False
+
+
+def connection_problem(settings: Settings, error: BaseException, timeout: float = 2.0) -> str:
+    """Why a Kafka client could not bootstrap, and the fix, for an error message.
+
+    kafka-python reports refused credentials, a TLS handshake with an untrusted
+    certificate and a listener speaking another protocol all as "unable to bootstrap"
+    (the broker just closes the connection), as it does for no broker at all. A plain
+    TCP connect tells the two apart: if a server accepts it, a broker (or something)
+    listens there and the security settings are what to check.
+    """
+    if not any(_accepts_tcp(server, timeout) for server in settings.bootstrap_servers):
+        return (
+            f"no Kafka broker answers at {settings.broker} ({error}); start one with `slawatch kafka start` "
+            "(or `docker compose up kafka`), or point SLAWATCH_BROKER / --broker at yours"
+        )
+    sasl = (
+        f", SASL {settings.sasl_mechanism or 'PLAIN'} as {settings.sasl_username!r}"
+        if settings.security_protocol.startswith("SASL")
+        else ""
+    )
+    tls = (
+        f", TLS trusting {settings.ssl_cafile or 'the system CAs'}"
+        if settings.security_protocol.endswith("SSL")
+        else ""
+    )
+    return (
+        f"{settings.broker} accepts connections but the Kafka handshake failed ({error}): a client using "
+        f"{settings.security_protocol}{sasl}{tls} could not complete it. Check that "
+        "SLAWATCH_SECURITY_PROTOCOL matches the listener on that port, and SLAWATCH_SASL_MECHANISM, "
+        "SLAWATCH_SASL_USERNAME, SLAWATCH_SASL_PASSWORD and SLAWATCH_SSL_CAFILE; the broker's log names "
+        "the refused login or handshake"
+    )

@@ -25,7 +25,7 @@ from typing import Any
 
 from slawatch.exceptions import BrokerError
 from slawatch.settings import Settings
-from slawatch.streams.clients import make_admin
+from slawatch.streams.clients import connection_problem, make_admin
 
 __all__ = [
     "TopicReport",
@@ -205,13 +205,9 @@ def _connect(settings: Settings, timeout: float) -> Any:
     """An admin client, or :class:`BrokerError` saying how to get a broker."""
     kafka_types = _kafka_types()
     try:
-        return make_admin(settings, request_timeout_ms=int(timeout * 1000))
+        return make_admin(settings, request_timeout_ms=int(timeout * 1000), bootstrap_timeout_ms=int(timeout * 1000))
     except kafka_types.KafkaError as exc:
-        msg = (
-            f"no Kafka broker answers at {settings.broker} ({exc}); start one with `slawatch kafka start` "
-            "(or `docker compose up kafka`), or point SLAWATCH_BROKER / --broker at yours"
-        )
-        raise BrokerError(msg) from exc
+        raise BrokerError(connection_problem(settings, exc)) from exc
 
 
 def _check_copartitioning(settings: Settings, reports: list[TopicReport]) -> None:

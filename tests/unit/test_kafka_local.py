@@ -16,6 +16,7 @@ import pytest
 from slawatch import kafka_local
 from slawatch.exceptions import BrokerError
 from slawatch.kafka_local import LocalKafka, new_cluster_id, parse_version, render_pom
+from slawatch.kafka_secure import SecureListeners
 
 
 def free_port() -> int:
@@ -162,4 +163,63 @@ def test_an_occupied_port_is_named_with_the_setting_to_change(tmp_path: Path) ->
         busy = sock.getsockname()[1]
         kafka = local(tmp_path, port=busy, controller=busy + 1 if busy < 65535 else busy - 1)
         with pytest.raises(BrokerError, match="SLAWATCH_KAFKA_PORT"):
+            kafka._check_ports_free()
+
+
+def secured(tmp_path: Path) -> LocalKafka:
+    """A broker with secured listeners on 29094-29096, its secrets written as keytool's run would."""
+    listeners = SecureListeners.after(tmp_path / "data", 29092, 29093)
+    listeners.tls_dir.mkdir(parents=True)
+    listeners.secrets_file.write_text('{"keystore_password": "ks-pw", "password": "user-pw"}', encoding="utf-8")
+    return LocalKafka("3.9.1", 29092, 29093, tmp_path / "data", tmp_path / "cache", secure=listeners)
+
+
+def test_secured_listeners_sit_on_the_three_ports_after_the_broker_and_controller(tmp_path: Path) -> None:
+    props = properties(secured(tmp_path))
+    assert props["listeners"] == (
+        "PLAINTEXT://127.0.0.1:29092,SASL_SSL://127.0.0.1:29094,SSL://127.0.0.1:29095,"
+        "SASL_PLAINTEXT://127.0.0.1:29096,CONTROLLER://127.0.0.1:29093"
+    )
+    assert props["advertised.listeners"].startswith("PLAINTEXT://127.0.0.1:29092,SASL_SSL://127.0.0.1:29094")
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"  # the broker's own traffic needs no login
+    assert "SSL:SSL" in props["listener.security.protocol.map"].split(",")
+
+
+def test_the_sasl_user_logs_in_with_plain_or_scram_on_both_sasl_listeners(tmp_path: Path) -> None:
+    kafka = secured(tmp_path)
+    props = properties(kafka)
+    assert props["sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    for listener in ("sasl_ssl", "sasl_plaintext"):
+        assert 'user_slawatch="user-pw"' in props[f"listener.name.{listener}.plain.sasl.jaas.config"]
+        assert "ScramLoginModule" in props[f"listener.name.{listener}.scram-sha-512.sasl.jaas.config"]
+    assert kafka.secure is not None
+    assert props["ssl.keystore.location"] == str(kafka.secure.keystore)
+    assert kafka.secure.format_arguments() == [
+        "--add-scram",
+        "SCRAM-SHA-256=[name=slawatch,password=user-pw]",
+        "--add-scram",
+        "SCRAM-SHA-512=[name=slawatch,password=user-pw]",
+    ]
+
+
+def test_the_client_variables_name_the_listener_of_the_protocol(tmp_path: Path) -> None:
+    listeners = secured(tmp_path).secure
+    assert listeners is not None
+    sasl = listeners.client_environment("127.0.0.1")
+    assert sasl["SLAWATCH_BROKER"] == "127.0.0.1:29094" and sasl["SLAWATCH_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert sasl["SLAWATCH_SASL_PASSWORD"] == "user-pw" and sasl["SLAWATCH_SSL_CAFILE"] == str(listeners.ca_file)
+    tls = listeners.client_environment("127.0.0.1", "SSL")
+    assert tls["SLAWATCH_BROKER"] == "127.0.0.1:29095" and not any("SASL" in key for key in tls)
+    plain = listeners.client_environment("127.0.0.1", "SASL_PLAINTEXT", "PLAIN")
+    assert plain["SLAWATCH_BROKER"] == "127.0.0.1:29096" and "SLAWATCH_SSL_CAFILE" not in plain
+
+
+def test_an_occupied_secured_port_is_refused_before_starting(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        busy = sock.getsockname()[1]
+        listeners = SecureListeners(tmp_path / "tls", free_port(), busy, free_port())
+        kafka = LocalKafka("3.9.1", free_port(), free_port(), tmp_path / "data", tmp_path / "cache", secure=listeners)
+        with pytest.raises(BrokerError, match=f"port {busy} "):
             kafka._check_ports_free()

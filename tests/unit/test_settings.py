@@ -187,3 +187,41 @@ def test_the_quickstart_broker_follows_the_local_kafka_port_when_none_is_named()
 def test_a_named_broker_is_kept_by_the_quickstart_whatever_the_local_kafka_port() -> None:
     named = Settings(kafka_port=19092, broker="10.0.0.5:9092")
     assert local_broker_default(named).broker == "10.0.0.5:9092"
+
+
+def test_an_environment_variable_is_named_even_when_the_command_has_that_flag_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # argparse hands every flag over, None when not given: that is not a flag's value.
+    monkeypatch.setenv("SLAWATCH_PARTITIONS", "abc")
+    with pytest.raises(ConfigError) as info:
+        load_settings(partitions=None, broker=None)
+    assert "environment variable SLAWATCH_PARTITIONS" in str(info.value)
+    assert "--partitions" not in str(info.value)
+
+
+def test_a_ca_file_that_does_not_exist_is_refused_at_start_with_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLAWATCH_SSL_CAFILE", str(tmp_path / "kafka-ca.pem"))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "SLAWATCH_SSL_CAFILE" in text and "kafka-ca.pem" in text and "not a readable file" in text
+
+
+def test_an_empty_ca_file_variable_means_the_system_cas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLAWATCH_SSL_CAFILE", "")
+    assert load_settings().ssl_cafile is None
+
+
+def test_sasl_without_credentials_is_refused_before_any_client_is_built() -> None:
+    settings = Settings(security_protocol="SASL_SSL", sasl_username="slawatch")
+    with pytest.raises(ConfigError, match="SLAWATCH_SASL_PASSWORD"):
+        settings.kafka_client_options()
+
+
+def test_a_sasl_client_without_a_mechanism_uses_plain() -> None:
+    options = Settings(security_protocol="SASL_PLAINTEXT", sasl_username="u", sasl_password="p").kafka_client_options()
+    assert options["sasl_mechanism"] == "PLAIN"
+    assert options["sasl_plain_username"] == "u" and options["sasl_plain_password"] == "p"

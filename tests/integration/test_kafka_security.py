@@ -1,0 +1,208 @@
+"""The security settings against a real broker that demands them.
+
+A second local broker (``LocalKafka`` with :class:`SecureListeners`, what ``slawatch
+kafka start --secure`` runs) listens with SASL_SSL, SSL and SASL_PLAINTEXT beside its
+plaintext port: a self-signed certificate whose PEM is the CA file, one user with PLAIN
+and SCRAM credentials. Every client slawatch builds is driven through it: topic
+administration, the producers and readers, and the worker (Faust's credentials, its
+producer, its consumer and the range reader it starts with).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from slawatch.exceptions import BrokerError, ConfigError
+from slawatch.kafka_local import LocalKafka
+from slawatch.kafka_secure import SecureListeners
+from slawatch.settings import Settings, default_cache_dir
+from slawatch.streams.clients import make_consumer, make_producer
+from slawatch.streams.topics import prepare_topics
+
+from .live_harness import (
+    Producer,
+    TopicReader,
+    WorkerProcess,
+    free_port,
+    live_alerts,
+    live_settings,
+    write_fast_policy,
+)
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"CI=true and the secured test broker did not start: {reason}", pytrace=False)
+    pytest.skip(f"no secured Kafka broker for these tests: {reason}")
+
+
+@pytest.fixture(scope="module")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    data_dir = tmp_path_factory.mktemp("kafka-secure")
+    kafka = LocalKafka(
+        version=os.environ.get("SLAWATCH_TEST_KAFKA_VERSION", Settings.model_fields["kafka_version"].default),
+        port=free_port(),
+        controller_port=free_port(),
+        data_dir=data_dir,
+        cache_dir=Path(os.environ.get("SLAWATCH_TEST_CACHE_DIR", str(default_cache_dir()))),
+        secure=SecureListeners(data_dir / "tls", free_port(), free_port(), free_port()),
+    )
+    try:
+        kafka.start(timeout=180)
+    except BrokerError as exc:
+        _unavailable(str(exc))
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+def _client_settings(kafka: LocalKafka, protocol: str, mechanism: str | None = None, **changes: object) -> Settings:
+    assert kafka.secure is not None
+    env = kafka.secure.client_environment(kafka.host, protocol, mechanism or "PLAIN")
+    uid = uuid.uuid4().hex[:8]
+    values: dict[str, object] = {
+        "broker": env["SLAWATCH_BROKER"],
+        "security_protocol": protocol,
+        "ssl_cafile": env.get("SLAWATCH_SSL_CAFILE"),
+        "app_id": f"sec-{uid}",
+        "topic_events": f"sec-{uid}.events",
+        "topic_dlq": f"sec-{uid}.dlq",
+        "topic_alerts": f"sec-{uid}.alerts",
+        "topic_ticks": f"sec-{uid}.ticks",
+        "partitions": 2,
+    }
+    if protocol.startswith("SASL"):
+        values |= {
+            "sasl_mechanism": mechanism,
+            "sasl_username": env["SLAWATCH_SASL_USERNAME"],
+            "sasl_password": env["SLAWATCH_SASL_PASSWORD"],
+        }
+    return Settings(**{**values, **changes})
+
+
+@pytest.mark.parametrize(
+    ("protocol", "mechanism"),
+    [
+        ("SASL_SSL", "SCRAM-SHA-512"),
+        ("SASL_SSL", "SCRAM-SHA-256"),
+        ("SASL_SSL", "PLAIN"),
+        ("SSL", None),
+        ("SASL_PLAINTEXT", "SCRAM-SHA-512"),
+    ],
+)
+def test_topics_producer_and_reader_work_over_each_secured_protocol(
+    secure_kafka: LocalKafka, protocol: str, mechanism: str | None
+) -> None:
+    settings = _client_settings(secure_kafka, protocol, mechanism)
+    prepare_topics(settings)
+    producer = make_producer(settings)
+    try:
+        producer.send(settings.topic_events, key=b"T-1", value=b'{"probe": 1}').get(timeout=30)
+    finally:
+        producer.close(10)
+    reader = make_consumer(settings, settings.topic_events)
+    values: list[bytes] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not values and time.monotonic() < deadline:
+            for batch in reader.poll(timeout_ms=500).values():
+                values += [record.value for record in batch]
+    finally:
+        reader.close()
+    assert values == [b'{"probe": 1}']
+
+
+def test_a_wrong_password_is_reported_as_a_refused_handshake_not_a_missing_broker(secure_kafka: LocalKafka) -> None:
+    settings = _client_settings(secure_kafka, "SASL_SSL", "SCRAM-SHA-512", sasl_password="not-the-password")
+    started = time.monotonic()
+    with pytest.raises(BrokerError) as info:
+        prepare_topics(settings, timeout=10)
+    text = str(info.value)
+    assert "accepts connections but the Kafka handshake failed" in text
+    assert "SCRAM-SHA-512 as 'slawatch'" in text and "not-the-password" not in text
+    assert time.monotonic() - started < 30  # the timeout given, not kafka-python's 30 s default
+
+
+def test_a_plaintext_client_at_the_tls_listener_is_told_to_check_its_protocol(secure_kafka: LocalKafka) -> None:
+    settings = _client_settings(secure_kafka, "SSL").model_copy(update={"security_protocol": "PLAINTEXT"})
+    with pytest.raises(BrokerError, match="using PLAINTEXT could not complete it"):
+        prepare_topics(settings, timeout=10)
+
+
+def test_sasl_without_a_password_is_refused_before_connecting(secure_kafka: LocalKafka) -> None:
+    settings = _client_settings(secure_kafka, "SASL_SSL", "PLAIN", sasl_password=None)
+    with pytest.raises(ConfigError, match="SLAWATCH_SASL_PASSWORD"):
+        prepare_topics(settings, timeout=10)
+
+
+@pytest.mark.parametrize(("protocol", "mechanism"), [("SASL_SSL", "SCRAM-SHA-512"), ("SSL", None)])
+def test_the_worker_runs_over_a_secured_listener(
+    secure_kafka: LocalKafka, tmp_path: Path, protocol: str, mechanism: str | None
+) -> None:
+    """Faust's credentials, the worker's producer and consumer, and its range reader:
+    a ticket left unanswered gets its response warning and breach on the alerts topic."""
+    base = _client_settings(secure_kafka, protocol, mechanism)
+    settings = live_settings(base, tmp_path, "sec", partitions=2, policy_file=write_fast_policy(tmp_path))
+    prepare_topics(settings)
+    worker = WorkerProcess(settings, tmp_path / "w", cli=True).start()
+    producer = Producer(settings)
+    alerts = TopicReader(settings, settings.topic_alerts)
+    try:
+        worker.wait_ready(timeout=90)
+        producer.send(
+            {
+                "event_id": "sec-e1",
+                "type": "ticket.created",
+                "ticket_id": "SEC-1",
+                "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "priority": "normal",
+                "category": "service",
+                "department": "repair",
+                "channel": "phone",
+            }
+        )
+        producer.flush()
+        records = alerts.until(lambda rs: len(rs) >= 2, timeout=60)
+        kinds = sorted((a.record["kind"], a.record["metric"]) for a in live_alerts(records))
+        assert ("sla.breached", "response") in kinds and ("sla.warning", "response") in kinds, worker.log_tail()
+        health = worker.health()
+        assert health is not None and health["tickets"] == 1
+    finally:
+        producer.close()
+        alerts.close()
+        assert worker.stop() == 0, worker.log_tail()
+    if settings.sasl_password is not None:
+        log = worker.log_path.read_text(encoding="utf-8", errors="replace")
+        assert settings.sasl_password.get_secret_value() not in log
+
+
+def test_slawatch_topics_works_with_the_variables_kafka_start_secure_prints(
+    secure_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    assert secure_kafka.secure is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+    env |= secure_kafka.secure.client_environment(secure_kafka.host)
+    env["SLAWATCH_TOPIC_EVENTS"] = f"sec-cli-{uuid.uuid4().hex[:8]}.events"
+    done = subprocess.run(
+        [sys.executable, "-m", "slawatch.cli", "topics"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"topic {env['SLAWATCH_TOPIC_EVENTS']}: created" in done.stdout
+    assert env["SLAWATCH_SASL_PASSWORD"] not in done.stdout + done.stderr
