@@ -117,6 +117,8 @@ class SlaWorker:
     #: Wall time of the last rebuild of the index (for /sla/health).
     rebuilt_at: float | None = None
     started_at: float = field(default_factory=time.time)
+    #: Whether Kafka holds input of a partition not yet handled (set with the timers).
+    input_waiting: Callable[[int], bool] | None = None
 
     def events_tp(self, partition: int) -> TP:
         return TP(self.settings.topic_events, partition)
@@ -315,7 +317,7 @@ def create_worker(
     worker = SlaWorker(
         app=app, settings=settings, engine=engine, processor=processor, index=index,
         barrier=barrier, registry=registry, metrics=metrics, windows=windows,
-        changelog_writes=changelog_writes, clock=clock,
+        changelog_writes=changelog_writes, clock=clock, input_waiting=input_waiting,
     )  # fmt: skip
     metrics.register_state_source(
         processor.state_snapshot, clock, processor.followups, min_interval=settings.state_gauges_interval_seconds

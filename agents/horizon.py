@@ -90,9 +90,10 @@ class FiringHorizon:
             return now
         return NOTHING if entry.event_at is None else entry.event_at
 
-    def replaying(self, now: float) -> int:
-        """How many partitions fire on event time now (catching up with history)."""
-        return sum(1 for p in self._inputs if self.horizon(p, now) < now)
+    def replaying(self, now: float, input_waiting: Callable[[int], bool] | None = None) -> int:
+        """How many partitions fire on event time now (catching up with history); give
+        the timer's ``input_waiting`` so that a partition stalled mid-replay counts."""
+        return sum(1 for p in self._inputs if self.horizon(p, now, input_waiting) < now)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Revoked partitions: whoever owns them next judges from its own input."""

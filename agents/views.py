@@ -87,7 +87,7 @@ def health(worker: SlaWorker) -> dict[str, Any]:
         "summaries_pending": p.summaries_pending,
         "next_due": _iso(worker.index.soonest()),
         # Partitions fed history (a replay): their thresholds fire on event time.
-        "partitions_on_event_time": p.horizon.replaying(now),
+        "partitions_on_event_time": p.horizon.replaying(now, worker.input_waiting),
         "last_event_processed_at": _iso(p.last_event_at),
         "seconds_since_last_event": round(now - p.last_event_at, 3) if p.last_event_at else None,
         "index_rebuilt_at": _iso(worker.rebuilt_at),

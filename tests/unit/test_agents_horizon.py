@@ -108,3 +108,11 @@ def test_the_index_pops_each_partition_up_to_its_own_horizon() -> None:
     h.seen(0, NOW - 10 * DAY, NOW)  # partition 0 replays history; partition 1 is live
     due = idx.pop_due(lambda p: h.horizon(p, NOW + 1))
     assert sorted(due, key=lambda e: e.instant) == [DueEntry(0, "a", NOW - 20 * DAY), DueEntry(1, "c", NOW - 5 * DAY)]
+
+
+def test_a_history_partition_stalled_with_input_waiting_is_still_counted_as_replaying() -> None:
+    h = FiringHorizon(idle_seconds=2)
+    h.seen(0, NOW - 10 * DAY, NOW)
+    later = NOW + 30  # no message for 30 s, but Kafka still holds its next lines
+    assert h.replaying(later) == 0  # without the question, quiet looks done
+    assert h.replaying(later, lambda partition: partition == 0) == 1
