@@ -467,6 +467,13 @@ class LocalKafka:
             return True  # no /proc (macOS) or not readable: trust the pid file
         return b"kafka.Kafka" in cmdline and str(self.properties_file).encode() in cmdline
 
+    def has_secure_listeners(self) -> bool:
+        """The rendered configuration of this data dir has the --secure listeners."""
+        try:
+            return "SASL_SSL://" in self.properties_file.read_text(encoding="utf-8")
+        except OSError:
+            return False
+
     def running_pid(self) -> int | None:
         """Pid of the running broker of this data dir; removes a stale pid file."""
         pid = self._read_pid()
@@ -570,7 +577,6 @@ class LocalKafka:
             new_cluster_id(),
             "-c",
             str(self.properties_file),
-            *(self.secure.format_arguments() if self.secure else []),
         ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT, check=False)
@@ -579,8 +585,6 @@ class LocalKafka:
             raise BrokerError(msg) from exc
         with self.log_file.open("a", encoding="utf-8") as out:
             out.write(done.stdout + done.stderr)
-        if done.returncode == 0 and self.secure:
-            self.secure.scram_marker.write_text("formatted with --add-scram\n", encoding="utf-8")
         if done.returncode != 0:
             output = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
             msg = (
@@ -634,7 +638,7 @@ class LocalKafka:
             self.ensure_jars()
             if self.secure:
                 self.secure.ensure_files(java)
-            self.properties_file.write_text(self.render_server_properties(), encoding="utf-8")
+            self._write_private(self.properties_file, self.render_server_properties())
             self.log_config_file.write_text(_log4j_config(), encoding="utf-8")
             self._rotate_log()
             with self.log_file.open("a", encoding="utf-8") as out:
@@ -644,10 +648,20 @@ class LocalKafka:
             proc = self._launch(java)
             try:
                 self._wait_ready(proc, timeout)
+                if self.secure:
+                    self.secure.ensure_scram(self.storage_dir, self.bootstrap)
             except BaseException:
                 self._terminate(proc.pid, grace=5)
                 self._clear_runtime_files()
                 raise
+
+    @staticmethod
+    def _write_private(path: Path, text: str) -> None:
+        """Write ``text`` readable by its owner only (it may hold the SASL and key store passwords)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an older file keeps its mode through O_TRUNC
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
 
     def _launch(self, java: str) -> subprocess.Popen[bytes]:
         cmd = [
@@ -746,6 +760,20 @@ def _print_status(status: BrokerStatus) -> None:
         print(f"{key.ljust(width)}  {'-' if value is None else value}")
 
 
+def _print_secure(kafka: LocalKafka, secure: SecureListeners) -> None:
+    """The secured listeners and the variables of a SASL_SSL client, password by reference."""
+    for name, port in secure.ports:
+        print(f"  {name + ':':16s}{kafka.host}:{port}")
+    print(f"  user {secure.username}; password and CA file in {secure.tls_dir}\n  a SASL_SSL client:")
+    for key, value in secure.client_environment(kafka.host).items():
+        if key == "SLAWATCH_SASL_PASSWORD":  # never printed: terminals and CI logs keep it
+            value = (
+                '"$(python3 -c \'import json,sys; print(json.load(open(sys.argv[1]))["password"])\' '
+                f'{secure.secrets_file})"'
+            )
+        print(f"    export {key}={value}")
+
+
 def main(action: str, settings: Settings, *, secure: bool = False) -> int:
     """``slawatch kafka start|stop|status``; exit code 0, or 3 for status of a stopped broker."""
     kafka = LocalKafka.from_settings(settings, secure=secure and action == "start")
@@ -756,6 +784,10 @@ def main(action: str, settings: Settings, *, secure: bool = False) -> int:
                 f"Kafka {status['version']} already running at {status['bootstrap']} "
                 f"(pid {status['pid']}, data dir {status['data_dir']})"
             )
+            if kafka.secure and not kafka.has_secure_listeners():
+                print("  note: it runs without the --secure listeners; stop it and start again with --secure")
+            elif kafka.secure:
+                _print_secure(kafka, kafka.secure)
             return 0
         kafka.preflight()
         if not kafka.jars_ready():
@@ -774,23 +806,10 @@ def main(action: str, settings: Settings, *, secure: bool = False) -> int:
             f"  data dir: {kafka.data_dir}\n  log:      {kafka.log_file}\n"
             f"  stop it:  slawatch kafka stop" + (f" --dir {kafka.data_dir}" if settings.kafka_dir else "")
         )
-        if kafka.bootstrap not in settings.bootstrap_servers:
-            print(f"  clients:  export SLAWATCH_BROKER={kafka.bootstrap}")
         if kafka.secure:
-            for name, port in kafka.secure.ports:
-                print(f"  {name}: {kafka.host}:{port}")
-            print(
-                f"  user {kafka.secure.username}, password in {kafka.secure.secrets_file}, "
-                f"CA file {kafka.secure.ca_file}\n  a SASL_SSL client:"
-            )
-            for key, value in kafka.secure.client_environment(kafka.host).items():
-                print(f"    export {key}={value}")
-            if not kafka.secure.scram_ready:
-                print(
-                    f"  note: the storage in {kafka.storage_dir} was formatted without --secure, so it has no "
-                    "SCRAM user: use SLAWATCH_SASL_MECHANISM=PLAIN, or stop the broker, remove that folder "
-                    "and start again with --secure"
-                )
+            _print_secure(kafka, kafka.secure)
+        elif kafka.bootstrap not in settings.bootstrap_servers:
+            print(f"  clients:  export SLAWATCH_BROKER={kafka.bootstrap}")
         return 0
     if action == "stop":
         pid = kafka.running_pid()

@@ -16,22 +16,30 @@ once with the JDK's ``keytool`` (self-signed, valid for ``127.0.0.1`` and ``loca
 and its certificate is the CA file clients trust. Files, in ``<data dir>/tls``::
 
     broker.p12     the broker's key store (PKCS12)
-    scram-added    present once the storage holds the SCRAM credentials
     ca.pem         the certificate clients trust (SLAWATCH_SSL_CAFILE)
     secrets.json   the key store password and the SASL user's password (mode 0600)
 
-SCRAM credentials live in the KRaft metadata, so they are added when the storage is
-formatted (``kafka-storage format --add-scram``): a storage formatted without
-``--secure`` offers PLAIN only (``slawatch kafka start --secure`` says so).
+PLAIN logins are checked against ``server.properties`` (written 0600). SCRAM credentials
+live in the KRaft metadata: once the broker serves, they are set through its plaintext
+listener (the AlterUserScramCredentials request; the password never on a command line)
+whenever ``storage/slawatch-scram`` does not hold the digest of the current user and
+password: a new storage, new secrets, or a storage first started without ``--secure``
+all get them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +50,8 @@ __all__ = ["SCRAM_MECHANISMS", "SecureListeners"]
 SCRAM_MECHANISMS: tuple[str, ...] = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SASL_MECHANISMS: tuple[str, ...] = ("PLAIN", *SCRAM_MECHANISMS)
 KEYTOOL_TIMEOUT = 60.0
+#: What generated secrets look like (token_urlsafe); they go into files unescaped.
+_SAFE_SECRET = re.compile(r"[A-Za-z0-9_-]{8,}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,12 @@ class SecureListeners:
     def after(cls, data_dir: Path, port: int, controller_port: int) -> SecureListeners:
         """Listeners on the three ports after the higher of the broker's two."""
         first = max(port, controller_port) + 1
+        if first + 2 > 65535:
+            msg = (
+                f"--secure puts its listeners on the three ports after {first - 1}, past 65535; "
+                "choose a lower --port/--controller-port"
+            )
+            raise BrokerError(msg)
         return cls(Path(data_dir) / "tls", first, first + 1, first + 2)
 
     # ----------------------------------------------------------------- files
@@ -72,15 +88,6 @@ class SecureListeners:
     @property
     def secrets_file(self) -> Path:
         return self.tls_dir / "secrets.json"
-
-    @property
-    def scram_marker(self) -> Path:
-        """Written once the storage was formatted with the SCRAM credentials."""
-        return self.tls_dir / "scram-added"
-
-    @property
-    def scram_ready(self) -> bool:
-        return self.scram_marker.is_file()
 
     @property
     def ports(self) -> tuple[tuple[str, int], ...]:
@@ -99,7 +106,18 @@ class SecureListeners:
                 f"remove {self.tls_dir} to regenerate them"
             )
             raise BrokerError(msg) from exc
-        return {"keystore_password": str(data["keystore_password"]), "password": str(data["password"])}
+        try:
+            found = {"keystore_password": data["keystore_password"], "password": data["password"]}
+        except (KeyError, TypeError):
+            found = {}
+        if not all(isinstance(v, str) and _SAFE_SECRET.fullmatch(v) for v in found.values()) or not found:
+            # The values go into a JAAS string and a properties file unescaped.
+            msg = (
+                f'{self.secrets_file}: expected {{"keystore_password": ..., "password": ...}} with 8 or more '
+                f"letters, digits, '-' or '_' each; remove {self.tls_dir} to regenerate them"
+            )
+            raise BrokerError(msg)
+        return found
 
     @property
     def password(self) -> str:
@@ -118,29 +136,59 @@ class SecureListeners:
         fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump({"keystore_password": store_pass, "password": secrets.token_urlsafe(18)}, out)
-        common = ["-alias", "broker", "-keystore", str(self.keystore), "-storetype", "PKCS12", "-storepass", store_pass]
-        _run(
-            [
-                keytool,
-                "-genkeypair",
-                *common,
-                "-keypass",
-                store_pass,
-                "-keyalg",
-                "EC",
-                "-groupname",
-                "secp256r1",
-                "-validity",
-                "3650",
-                "-dname",
-                "CN=slawatch local kafka",
-                "-ext",
-                "SAN=ip:127.0.0.1,dns:localhost",
-                "-ext",
-                "BC=ca:true",
-            ],
-        )
-        _run([keytool, "-exportcert", "-rfc", *common, "-file", str(self.ca_file)])
+        with _private_file(self.tls_dir, store_pass) as pass_file:
+            # keytool reads the password from a file: never on a command line (ps shows those).
+            common = [
+                "-alias", "broker", "-keystore", str(self.keystore), "-storetype", "PKCS12",
+                "-storepass:file", str(pass_file),
+            ]  # fmt: skip
+            _run(
+                [
+                    keytool, "-genkeypair", *common, "-keypass:file", str(pass_file),
+                    "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "3650",
+                    "-dname", "CN=slawatch local kafka",
+                    "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-ext", "BC=ca:true",
+                ]
+            )  # fmt: skip
+            _run([keytool, "-exportcert", "-rfc", *common, "-file", str(self.ca_file)])
+
+    def scram_digest(self) -> str:
+        """What ``storage/slawatch-scram`` holds once the SCRAM credentials are set."""
+        return hashlib.sha256(f"{self.username}:{self.password}".encode()).hexdigest()
+
+    def ensure_scram(self, storage_dir: Path, bootstrap: str) -> None:
+        """Set the user's SCRAM credentials (through the plaintext listener at
+        ``bootstrap``) unless the storage already holds these."""
+        marker = storage_dir / "slawatch-scram"
+        digest = self.scram_digest()
+        with contextlib.suppress(OSError):
+            if marker.read_text(encoding="ascii").strip() == digest:
+                return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # kafka-python's importlib use
+            from kafka.admin import KafkaAdminClient, UserScramCredentialUpsertion
+            from kafka.errors import KafkaError
+        password = self.password
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=[bootstrap], client_id="slawatch-kafka-start")
+            try:
+                # One request per mechanism: the broker refuses two changes of one user at once.
+                results = [
+                    admin.alter_user_scram_credentials([UserScramCredentialUpsertion(self.username, m, password)])
+                    for m in SCRAM_MECHANISMS
+                ]
+            finally:
+                admin.close()
+        except KafkaError as exc:
+            msg = f"setting the SCRAM credentials of the local broker's user {self.username!r} failed: {exc}"
+            raise BrokerError(msg) from exc
+        problems = {
+            m: r.get(self.username) for m, r in zip(SCRAM_MECHANISMS, results, strict=True) if r.get(self.username)
+        }
+        if problems:
+            msg = f"the local broker refused the SCRAM credentials of {self.username!r}: {problems}"
+            raise BrokerError(msg)
+        marker.write_text(digest + "\n", encoding="ascii")
 
     # ------------------------------------------------------------ rendering
     def listeners(self, host: str) -> list[str]:
@@ -167,14 +215,6 @@ class SecureListeners:
             lines.append(f"listener.name.{listener}.plain.sasl.jaas.config={plain}")
             lines += [f"listener.name.{listener}.{m.lower()}.sasl.jaas.config={scram}" for m in SCRAM_MECHANISMS]
         return lines
-
-    def format_arguments(self) -> list[str]:
-        """``kafka-storage format`` arguments that add the SCRAM credentials."""
-        password = self.password
-        args: list[str] = []
-        for mechanism in SCRAM_MECHANISMS:
-            args += ["--add-scram", f"{mechanism}=[name={self.username},password={password}]"]
-        return args
 
     def client_environment(
         self, host: str, protocol: str = "SASL_SSL", mechanism: str = "SCRAM-SHA-512"
@@ -207,13 +247,27 @@ def _keytool(java: str) -> str:
     return found
 
 
-def _run(cmd: list[str]) -> None:
+def _run(
+    cmd: list[str], what: str = "making the local broker's TLS key store", timeout: float = KEYTOOL_TIMEOUT
+) -> None:
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=KEYTOOL_TIMEOUT, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        msg = f"keytool took over {KEYTOOL_TIMEOUT:.0f} s making the local broker's TLS key store; try again"
+        msg = f"{Path(cmd[0]).name} took over {timeout:.0f} s {what}; try again"
         raise BrokerError(msg) from exc
     if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip()
-        msg = f"keytool failed making the local broker's TLS key store (exit code {done.returncode}): {output}"
+        output = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        msg = f"{Path(cmd[0]).name} failed {what} (exit code {done.returncode}): {output}"
         raise BrokerError(msg)
+
+
+@contextlib.contextmanager
+def _private_file(folder: Path, text: str) -> Iterator[Path]:
+    """A 0600 file holding ``text`` for a child process to read, removed afterwards."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".secret-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -41,6 +41,15 @@ def default_cache_dir() -> Path:
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "slawatch"
+
+
+#: Settings whose command-line flag is not their name with dashes (cli.py's ``dest``).
+FLAG_SPELLING: dict[str, str] = {
+    "kafka_port": "--port",
+    "kafka_controller_port": "--controller-port",
+    "kafka_dir": "--dir",
+    "policy_file": "--policy",
+}
 
 
 class Settings(BaseSettings):
@@ -133,16 +142,21 @@ class Settings(BaseSettings):
 
     @field_validator("ssl_cafile")
     @classmethod
-    def _cafile_is_a_file(cls, value: Path | None) -> Path | None:
+    def _cafile_is_a_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         # Checked here, not at the first TLS handshake: a missing CA file otherwise shows
-        # up as "unable to bootstrap", indistinguishable from a broker that is down.
-        if value is not None and not value.expanduser().is_file():
+        # up as "unable to bootstrap", indistinguishable from a broker that is down. Only
+        # when TLS is on: a stale variable must not stop a backtest. Made absolute, as
+        # the worker may change directory before its clients read it.
+        if value is None:
+            return None
+        path = value.expanduser().absolute()
+        if info.data.get("security_protocol") in ("SSL", "SASL_SSL") and not path.is_file():
             msg = (
                 f"{str(value)!r} is not a readable file: give the PEM file of the CA that signed "
                 "the brokers' certificates, or unset it for the system CAs"
             )
             raise ValueError(msg)
-        return value.expanduser() if value is not None else None
+        return path
 
     @field_validator("broker")
     @classmethod
@@ -246,7 +260,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
             key = ".".join(str(p) for p in err["loc"]) or "?"
             name = key.split(".")[0]  # window_sizes_seconds.1: the setting, not the item
             if overrides.get(name) is not None:  # argparse passes every flag, None when not given
-                source = f"command-line flag --{name.replace('_', '-')}"
+                source = f"command-line flag {FLAG_SPELLING.get(name, '--' + name.replace('_', '-'))}"
             elif name in env_keys:
                 source = f"environment variable {ENV_PREFIX}{name.upper()}"
             elif path is not None and name in file_values:

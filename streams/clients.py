@@ -96,7 +96,8 @@ def connection_problem(settings: Settings, error: BaseException, timeout: float 
     TCP connect tells the two apart: if a server accepts it, a broker (or something)
     listens there and the security settings are what to check.
     """
-    if not any(_accepts_tcp(server, timeout) for server in settings.bootstrap_servers):
+    answering = [server for server in settings.bootstrap_servers if _accepts_tcp(server, timeout)]
+    if not answering:
         return (
             f"no Kafka broker answers at {settings.broker} ({error}); start one with `slawatch kafka start` "
             "(or `docker compose up kafka`), or point SLAWATCH_BROKER / --broker at yours"
@@ -111,8 +112,9 @@ def connection_problem(settings: Settings, error: BaseException, timeout: float 
         if settings.security_protocol.endswith("SSL")
         else ""
     )
+    verb = "accepts" if len(answering) == 1 else "accept"
     return (
-        f"{settings.broker} accepts connections but the Kafka handshake failed ({error}): a client using "
+        f"{', '.join(answering)} {verb} connections but the Kafka handshake failed ({error}): a client using "
         f"{settings.security_protocol}{sasl}{tls} could not complete it. Check that "
         "SLAWATCH_SECURITY_PROTOCOL matches the listener on that port, and SLAWATCH_SASL_MECHANISM, "
         "SLAWATCH_SASL_USERNAME, SLAWATCH_SASL_PASSWORD and SLAWATCH_SSL_CAFILE; the broker's log names "

@@ -11,6 +11,9 @@ producer, its consumer and the range reader it starts with).
 from __future__ import annotations
 
 import os
+import random
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from slawatch import kafka_local
 from slawatch.exceptions import BrokerError, ConfigError
 from slawatch.kafka_local import LocalKafka
 from slawatch.kafka_secure import SecureListeners
@@ -32,13 +36,41 @@ from .live_harness import (
     Producer,
     TopicReader,
     WorkerProcess,
-    free_port,
     live_alerts,
     live_settings,
     write_fast_policy,
 )
 
 pytestmark = pytest.mark.timeout(240)
+
+
+_VERSION = os.environ.get("SLAWATCH_TEST_KAFKA_VERSION", Settings.model_fields["kafka_version"].default)
+_CACHE = Path(os.environ.get("SLAWATCH_TEST_CACHE_DIR", str(default_cache_dir())))
+
+
+def _free_ports(count: int, *, consecutive: bool = False) -> list[int]:
+    """``count`` distinct free ports, all held open together while they are chosen."""
+    for _ in range(200):
+        socks: list[socket.socket] = []
+        try:
+            if consecutive:
+                base = random.randrange(20000, 60000)
+                for port in range(base, base + count):
+                    sock = socket.socket()
+                    socks.append(sock)
+                    sock.bind(("127.0.0.1", port))
+            else:
+                for _ in range(count):
+                    sock = socket.socket()
+                    socks.append(sock)
+                    sock.bind(("127.0.0.1", 0))
+            return [int(sock.getsockname()[1]) for sock in socks]
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} free ports found")
 
 
 def _unavailable(reason: str) -> None:
@@ -50,13 +82,14 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="module")
 def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     data_dir = tmp_path_factory.mktemp("kafka-secure")
+    ports = _free_ports(5)
     kafka = LocalKafka(
-        version=os.environ.get("SLAWATCH_TEST_KAFKA_VERSION", Settings.model_fields["kafka_version"].default),
-        port=free_port(),
-        controller_port=free_port(),
+        version=_VERSION,
+        port=ports[0],
+        controller_port=ports[1],
         data_dir=data_dir,
-        cache_dir=Path(os.environ.get("SLAWATCH_TEST_CACHE_DIR", str(default_cache_dir()))),
-        secure=SecureListeners(data_dir / "tls", free_port(), free_port(), free_port()),
+        cache_dir=_CACHE,
+        secure=SecureListeners(data_dir / "tls", *ports[2:]),
     )
     try:
         kafka.start(timeout=180)
@@ -128,17 +161,17 @@ def test_a_wrong_password_is_reported_as_a_refused_handshake_not_a_missing_broke
     settings = _client_settings(secure_kafka, "SASL_SSL", "SCRAM-SHA-512", sasl_password="not-the-password")
     started = time.monotonic()
     with pytest.raises(BrokerError) as info:
-        prepare_topics(settings, timeout=10)
+        prepare_topics(settings, timeout=5)
     text = str(info.value)
     assert "accepts connections but the Kafka handshake failed" in text
     assert "SCRAM-SHA-512 as 'slawatch'" in text and "not-the-password" not in text
-    assert time.monotonic() - started < 30  # the timeout given, not kafka-python's 30 s default
+    assert time.monotonic() - started < 20  # the timeout given, not kafka-python's 30 s default
 
 
 def test_a_plaintext_client_at_the_tls_listener_is_told_to_check_its_protocol(secure_kafka: LocalKafka) -> None:
     settings = _client_settings(secure_kafka, "SSL").model_copy(update={"security_protocol": "PLAINTEXT"})
     with pytest.raises(BrokerError, match="using PLAINTEXT could not complete it"):
-        prepare_topics(settings, timeout=10)
+        prepare_topics(settings, timeout=5)
 
 
 def test_sasl_without_a_password_is_refused_before_connecting(secure_kafka: LocalKafka) -> None:
@@ -206,3 +239,63 @@ def test_slawatch_topics_works_with_the_variables_kafka_start_secure_prints(
     assert done.returncode == 0, done.stderr
     assert f"topic {env['SLAWATCH_TOPIC_EVENTS']}: created" in done.stdout
     assert env["SLAWATCH_SASL_PASSWORD"] not in done.stdout + done.stderr
+
+
+def _started(settings: Settings, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """``slawatch kafka start --secure``'s printed client variables, evaluated by a shell."""
+    if kafka_local.main("start", settings, secure=True) != 0:
+        _unavailable(capsys.readouterr().out)
+    printed = capsys.readouterr().out
+    exports = [line.strip() for line in printed.splitlines() if line.strip().startswith("export ")]
+    script = "\n".join([*exports, "env"])
+    done = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True, env={"PATH": os.environ["PATH"]}
+    )
+    env = dict(line.split("=", 1) for line in done.stdout.splitlines() if line.startswith("SLAWATCH_"))
+    return {"printed": printed, **env}
+
+
+def _logs_in(env: dict[str, str], password: str | None = None) -> bool:
+    settings = Settings(
+        broker=env["SLAWATCH_BROKER"],
+        security_protocol=env["SLAWATCH_SECURITY_PROTOCOL"],
+        sasl_mechanism=env["SLAWATCH_SASL_MECHANISM"],
+        sasl_username=env["SLAWATCH_SASL_USERNAME"],
+        sasl_password=password or env["SLAWATCH_SASL_PASSWORD"],
+        ssl_cafile=env["SLAWATCH_SSL_CAFILE"],
+    )
+    try:
+        prepare_topics(settings.model_copy(update={"topic_events": f"login-{uuid.uuid4().hex[:8]}"}), timeout=8)
+    except BrokerError:
+        return False
+    return True
+
+
+def test_scram_logins_work_after_the_storage_or_the_secrets_are_renewed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _free_ports(5, consecutive=True)[0]
+    settings = Settings(
+        kafka_port=port, kafka_controller_port=port + 1, kafka_dir=tmp_path / "kafka", kafka_version=_VERSION,
+        cache_dir=_CACHE,
+    )  # fmt: skip
+    try:
+        # The storage is first formatted by a plain start: it holds no SCRAM user then.
+        if kafka_local.main("start", settings) != 0:
+            _unavailable(capsys.readouterr().out)
+        kafka_local.main("stop", settings)
+        first = _started(settings, capsys)
+        assert first["SLAWATCH_SASL_PASSWORD"] not in first["printed"]  # only a reference to the file
+        assert first["SLAWATCH_BROKER"] == f"127.0.0.1:{port + 2}"
+        assert _logs_in(first)
+        kafka_local.main("stop", settings)
+        # New secrets (the tls folder removed): the new password logs in, the old one no more.
+        shutil.rmtree(tmp_path / "kafka" / "tls")
+        second = _started(settings, capsys)
+        assert second["SLAWATCH_SASL_PASSWORD"] != first["SLAWATCH_SASL_PASSWORD"]
+        assert _logs_in(second)
+        assert not _logs_in(second, password=first["SLAWATCH_SASL_PASSWORD"])
+        log = (tmp_path / "kafka" / "kafka.log").read_text(encoding="utf-8")
+        assert "Failed authentication" in log  # the broker's side of the refused login
+    finally:
+        kafka_local.main("stop", settings)

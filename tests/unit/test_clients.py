@@ -49,3 +49,11 @@ def test_a_listener_that_refuses_the_handshake_points_at_the_security_settings(l
 def test_a_plaintext_client_at_a_secured_listener_is_told_its_protocol(listening_port: int) -> None:
     text = connection_problem(Settings(broker=f"127.0.0.1:{listening_port}"), TimeoutError("x"))
     assert "using PLAINTEXT could not complete it" in text and "SLAWATCH_SECURITY_PROTOCOL" in text
+
+
+def test_only_the_servers_that_accept_connections_are_blamed_for_the_handshake(listening_port: int) -> None:
+    closed = _closed_port()
+    settings = Settings(broker=f"127.0.0.1:{closed},127.0.0.1:{listening_port}")
+    text = connection_problem(settings, TimeoutError("x"))
+    assert text.startswith(f"127.0.0.1:{listening_port} accepts connections")
+    assert f"127.0.0.1:{closed}" not in text

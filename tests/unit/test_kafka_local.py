@@ -170,7 +170,9 @@ def secured(tmp_path: Path) -> LocalKafka:
     """A broker with secured listeners on 29094-29096, its secrets written as keytool's run would."""
     listeners = SecureListeners.after(tmp_path / "data", 29092, 29093)
     listeners.tls_dir.mkdir(parents=True)
-    listeners.secrets_file.write_text('{"keystore_password": "ks-pw", "password": "user-pw"}', encoding="utf-8")
+    listeners.secrets_file.write_text(
+        '{"keystore_password": "keystore-pw", "password": "user-password"}', encoding="utf-8"
+    )
     return LocalKafka("3.9.1", 29092, 29093, tmp_path / "data", tmp_path / "cache", secure=listeners)
 
 
@@ -190,16 +192,55 @@ def test_the_sasl_user_logs_in_with_plain_or_scram_on_both_sasl_listeners(tmp_pa
     props = properties(kafka)
     assert props["sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
     for listener in ("sasl_ssl", "sasl_plaintext"):
-        assert 'user_slawatch="user-pw"' in props[f"listener.name.{listener}.plain.sasl.jaas.config"]
+        assert 'user_slawatch="user-password"' in props[f"listener.name.{listener}.plain.sasl.jaas.config"]
         assert "ScramLoginModule" in props[f"listener.name.{listener}.scram-sha-512.sasl.jaas.config"]
     assert kafka.secure is not None
     assert props["ssl.keystore.location"] == str(kafka.secure.keystore)
-    assert kafka.secure.format_arguments() == [
-        "--add-scram",
-        "SCRAM-SHA-256=[name=slawatch,password=user-pw]",
-        "--add-scram",
-        "SCRAM-SHA-512=[name=slawatch,password=user-pw]",
-    ]
+    assert "user-password" not in props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+
+
+def test_secured_listeners_past_the_last_port_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(BrokerError, match="past 65535"):
+        SecureListeners.after(tmp_path, 65533, 65530)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        '{"password": "user-password"}',
+        '{"keystore_password": "keystore-pw", "password": "short"}',
+        '{"keystore_password": "keystore-pw", "password": "has\\"quote"}',
+        '{"keystore_password": "keystore-pw", "password": 12345678}',
+        "[]",
+    ],
+)
+def test_a_damaged_secrets_file_is_refused_with_the_way_out(tmp_path: Path, content: str) -> None:
+    listeners = SecureListeners.after(tmp_path, 29092, 29093)
+    listeners.tls_dir.mkdir()
+    listeners.secrets_file.write_text(content, encoding="utf-8")
+    with pytest.raises(BrokerError, match=f"remove {listeners.tls_dir}"):
+        _ = listeners.password
+
+
+def test_the_rendered_properties_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    target = tmp_path / "server.properties"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o644)
+    LocalKafka._write_private(target, "sasl=secret")
+    assert target.stat().st_mode & 0o777 == 0o600 and target.read_text(encoding="utf-8") == "sasl=secret"
+
+
+def test_start_prints_the_client_variables_without_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kafka = secured(tmp_path)
+    assert kafka.secure is not None
+    kafka_local._print_secure(kafka, kafka.secure)
+    out = capsys.readouterr().out
+    assert "user-password" not in out
+    assert "export SLAWATCH_SASL_MECHANISM=SCRAM-SHA-512" in out and "127.0.0.1:29094" in out
+    assert str(kafka.secure.secrets_file) in out
 
 
 def test_the_client_variables_name_the_listener_of_the_protocol(tmp_path: Path) -> None:
@@ -207,7 +248,7 @@ def test_the_client_variables_name_the_listener_of_the_protocol(tmp_path: Path) 
     assert listeners is not None
     sasl = listeners.client_environment("127.0.0.1")
     assert sasl["SLAWATCH_BROKER"] == "127.0.0.1:29094" and sasl["SLAWATCH_SASL_MECHANISM"] == "SCRAM-SHA-512"
-    assert sasl["SLAWATCH_SASL_PASSWORD"] == "user-pw" and sasl["SLAWATCH_SSL_CAFILE"] == str(listeners.ca_file)
+    assert sasl["SLAWATCH_SASL_PASSWORD"] == "user-password" and sasl["SLAWATCH_SSL_CAFILE"] == str(listeners.ca_file)
     tls = listeners.client_environment("127.0.0.1", "SSL")
     assert tls["SLAWATCH_BROKER"] == "127.0.0.1:29095" and not any("SASL" in key for key in tls)
     plain = listeners.client_environment("127.0.0.1", "SASL_PLAINTEXT", "PLAIN")

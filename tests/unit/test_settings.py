@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from slawatch.cli import build_parser
 from slawatch.exceptions import ConfigError
 from slawatch.quickstart import local_broker_default
-from slawatch.settings import Settings, load_settings, write_settings_file
+from slawatch.settings import FLAG_SPELLING, Settings, load_settings, write_settings_file
 
 
 @pytest.fixture(autouse=True)
@@ -204,10 +205,25 @@ def test_a_ca_file_that_does_not_exist_is_refused_at_start_with_its_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLAWATCH_SSL_CAFILE", str(tmp_path / "kafka-ca.pem"))
+    monkeypatch.setenv("SLAWATCH_SECURITY_PROTOCOL", "SSL")
     with pytest.raises(ConfigError) as info:
         load_settings()
     text = str(info.value)
     assert "SLAWATCH_SSL_CAFILE" in text and "kafka-ca.pem" in text and "not a readable file" in text
+
+
+def test_a_ca_file_is_not_looked_for_while_tls_is_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A variable left over from another shell must not stop a backtest or a plaintext worker.
+    monkeypatch.setenv("SLAWATCH_SSL_CAFILE", str(tmp_path / "gone.pem"))
+    assert load_settings().ssl_cafile == tmp_path / "gone.pem"
+
+
+def test_a_relative_ca_file_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ca.pem").write_text("pem", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SLAWATCH_SSL_CAFILE", "ca.pem")
+    monkeypatch.setenv("SLAWATCH_SECURITY_PROTOCOL", "SASL_SSL")
+    assert load_settings().ssl_cafile == tmp_path / "ca.pem"
 
 
 def test_an_empty_ca_file_variable_means_the_system_cas(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,3 +241,19 @@ def test_a_sasl_client_without_a_mechanism_uses_plain() -> None:
     options = Settings(security_protocol="SASL_PLAINTEXT", sasl_username="u", sasl_password="p").kafka_client_options()
     assert options["sasl_mechanism"] == "PLAIN"
     assert options["sasl_plain_username"] == "u" and options["sasl_plain_password"] == "p"
+
+
+def test_a_bad_flag_is_named_as_the_user_typed_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(kafka_port=0)
+    assert "command-line flag --port" in str(info.value)
+
+
+def test_every_renamed_flag_is_spelled_as_the_parser_defines_it() -> None:
+    spelled = {
+        action.dest: action.option_strings[0]
+        for sub in build_parser()._subparsers._group_actions[0].choices.values()  # type: ignore[union-attr]
+        for action in sub._actions
+        if action.option_strings and action.dest in FLAG_SPELLING
+    }
+    assert spelled == FLAG_SPELLING
