@@ -169,3 +169,13 @@ def test_the_range_reader_speaks_tls_like_the_worker() -> None:
     tls = RangeReader(Settings(security_protocol="SSL"))._options()
     assert isinstance(tls["ssl_context"], ssl.SSLContext) and "ssl_cafile" not in tls
     assert tls["security_protocol"] == "SSL"
+
+
+def test_health_counts_a_stalled_history_partition_with_input_waiting_as_on_event_time(worker: Any) -> None:
+    w, _, _ = worker
+    w.processor.horizon.seen(1, w.now[0] - 10 * 86400, w.now[0])  # partition 1 replays history
+    w.now[0] += 600  # ten minutes without a message from it
+    w.input_waiting = lambda partition: False
+    assert health(w)["partitions_on_event_time"] == 0
+    w.input_waiting = lambda partition: partition == 1  # Kafka still holds its next lines
+    assert health(w)["partitions_on_event_time"] == 1
