@@ -116,7 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=5.0, help="new tickets per (simulated) second")
     p.add_argument("--speed", type=float, default=1.0, help="time compression (60 = 1 min per s)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--tickets", type=int, default=None, help="stop after this many tickets")
+    p.add_argument(
+        "--tickets",
+        type=int,
+        default=None,
+        help="stop once this many tickets have run their course (each lives days of simulated time, through "
+        "resolution, survey and follow-up: divide by --speed for the wall-clock wait; --output writes at once)",
+    )
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--start", default=None, help="simulated start instant (RFC 3339; default now)")
     p.add_argument("--malformed", type=float, default=0.0, help="share of malformed messages")

@@ -86,6 +86,7 @@ class BrokerStatus(TypedDict):
     jar_dir: str
     jars_cached: bool
     log_file: str
+    secured_listeners: str | None
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
@@ -467,12 +468,20 @@ class LocalKafka:
             return True  # no /proc (macOS) or not readable: trust the pid file
         return b"kafka.Kafka" in cmdline and str(self.properties_file).encode() in cmdline
 
+    def secured_listeners(self) -> str | None:
+        """The --secure listeners of this data dir's rendered configuration
+        (``"SASL_SSL://127.0.0.1:9094, ..."``), None when it has none."""
+        try:
+            lines = self.properties_file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return None
+        listeners = next((line.split("=", 1)[1] for line in lines if line.startswith("listeners=")), "")
+        found = [item for item in listeners.split(",") if item.split("://")[0] in ("SASL_SSL", "SSL", "SASL_PLAINTEXT")]
+        return ", ".join(found) or None
+
     def has_secure_listeners(self) -> bool:
         """The rendered configuration of this data dir has the --secure listeners."""
-        try:
-            return "SASL_SSL://" in self.properties_file.read_text(encoding="utf-8")
-        except OSError:
-            return False
+        return self.secured_listeners() is not None
 
     def running_pid(self) -> int | None:
         """Pid of the running broker of this data dir; removes a stale pid file."""
@@ -517,6 +526,7 @@ class LocalKafka:
             jar_dir=str(state.get("jar_dir", self.jar_dir)),
             jars_cached=self.jars_ready(),
             log_file=str(self.log_file),
+            secured_listeners=self.secured_listeners() if pid is not None else None,
         )
 
     # ------------------------------------------------------------------ start

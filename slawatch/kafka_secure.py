@@ -151,6 +151,7 @@ class SecureListeners:
                 ]
             )  # fmt: skip
             _run([keytool, "-exportcert", "-rfc", *common, "-file", str(self.ca_file)])
+        self.keystore.chmod(0o600)  # the broker's private key (encrypted, but no one else's business)
 
     def scram_digest(self) -> str:
         """What ``storage/slawatch-scram`` holds once the SCRAM credentials are set."""
@@ -188,7 +189,9 @@ class SecureListeners:
         if problems:
             msg = f"the local broker refused the SCRAM credentials of {self.username!r}: {problems}"
             raise BrokerError(msg)
-        marker.write_text(digest + "\n", encoding="ascii")
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(digest + "\n")
 
     # ------------------------------------------------------------ rendering
     def listeners(self, host: str) -> list[str]:

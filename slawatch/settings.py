@@ -187,9 +187,19 @@ class Settings(BaseSettings):
         """
         problems = []
         if self.security_protocol.startswith("SASL"):
-            if not self.sasl_username or self.sasl_password is None:
+            # An empty password is a missing one: it is what a failed `$(...)` in an export gives.
+            if not self.sasl_username or not self.sasl_password or not self.sasl_password.get_secret_value():
+                empty = [
+                    name
+                    for name, value in (
+                        ("SLAWATCH_SASL_USERNAME", self.sasl_username),
+                        ("SLAWATCH_SASL_PASSWORD", self.sasl_password.get_secret_value() if self.sasl_password else ""),
+                    )
+                    if not value
+                ]
                 problems.append(
-                    f"security_protocol is {self.security_protocol}: set SLAWATCH_SASL_USERNAME and "
+                    f"security_protocol is {self.security_protocol} but {' and '.join(empty)} "
+                    f"{'is' if len(empty) == 1 else 'are'} unset or empty: set SLAWATCH_SASL_USERNAME and "
                     "SLAWATCH_SASL_PASSWORD (and SLAWATCH_SASL_MECHANISM unless it is PLAIN)"
                 )
         elif self.sasl_mechanism:

@@ -288,6 +288,8 @@ def test_scram_logins_work_after_the_storage_or_the_secrets_are_renewed(
         assert first["SLAWATCH_SASL_PASSWORD"] not in first["printed"]  # only a reference to the file
         assert first["SLAWATCH_BROKER"] == f"127.0.0.1:{port + 2}"
         assert _logs_in(first)
+        for private in ("tls/secrets.json", "tls/broker.p12", "server.properties", "storage/slawatch-scram"):
+            assert (tmp_path / "kafka" / private).stat().st_mode & 0o077 == 0, private
         kafka_local.main("stop", settings)
         # New secrets (the tls folder removed): the new password logs in, the old one no more.
         shutil.rmtree(tmp_path / "kafka" / "tls")

@@ -264,3 +264,17 @@ def test_an_occupied_secured_port_is_refused_before_starting(tmp_path: Path) -> 
         kafka = LocalKafka("3.9.1", free_port(), free_port(), tmp_path / "data", tmp_path / "cache", secure=listeners)
         with pytest.raises(BrokerError, match=f"port {busy} "):
             kafka._check_ports_free()
+
+
+def test_the_secured_listeners_are_read_back_from_the_rendered_configuration(tmp_path: Path) -> None:
+    kafka = secured(tmp_path)
+    assert kafka.secured_listeners() is None  # nothing rendered yet
+    kafka.properties_file.parent.mkdir(parents=True, exist_ok=True)
+    kafka.properties_file.write_text(kafka.render_server_properties(), encoding="utf-8")
+    assert kafka.secured_listeners() == (
+        "SASL_SSL://127.0.0.1:29094, SSL://127.0.0.1:29095, SASL_PLAINTEXT://127.0.0.1:29096"
+    )
+    plain = local(tmp_path / "plain")
+    plain.properties_file.parent.mkdir(parents=True, exist_ok=True)
+    plain.properties_file.write_text(plain.render_server_properties(), encoding="utf-8")
+    assert plain.secured_listeners() is None and not plain.has_secure_listeners()

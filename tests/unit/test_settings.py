@@ -257,3 +257,10 @@ def test_every_renamed_flag_is_spelled_as_the_parser_defines_it() -> None:
         if action.option_strings and action.dest in FLAG_SPELLING
     }
     assert spelled == FLAG_SPELLING
+
+
+def test_an_empty_sasl_password_is_refused_like_a_missing_one() -> None:
+    # What `export SLAWATCH_SASL_PASSWORD="$(...)"` gives when the command in it fails.
+    settings = Settings(security_protocol="SASL_SSL", sasl_username="slawatch", sasl_password="")
+    with pytest.raises(ConfigError, match="SLAWATCH_SASL_PASSWORD is unset or empty"):
+        settings.kafka_client_options()
