@@ -239,6 +239,23 @@ def test_a_file_out_of_time_order_across_tickets_is_reported_with_a_hint(
     assert "1 event(s) lay behind the event-time clock" in capsys.readouterr().err
 
 
+def test_a_late_ticket_on_the_last_line_fires_the_thresholds_the_clock_passed(tmp_path: Path) -> None:
+    # sla.md: "a threshold already past when nothing more arrives fires at once, also
+    # with its own instant" (independent oracle, round 12): no later line will fire them.
+    events = write_events(
+        tmp_path / "e.jsonl",
+        [created("2026-03-04 10:00", ticket="A"), created("2026-03-02 10:00", "urgent", ticket="B")],
+    )
+    out = tmp_path / "a.jsonl"
+    assert main(["backtest", str(events), "--quiet", "-o", str(out)]) == 0
+    assert [(a["ticket_id"], a["kind"], a["level"], a["fired_at"]) for a in read_alerts(out)] == [
+        ("B", "sla.warning", None, "2026-03-02T10:48:00+08:00"),
+        ("B", "sla.breached", None, "2026-03-02T11:00:00+08:00"),
+        ("B", "sla.escalated", 1, "2026-03-02T11:00:00+08:00"),
+        ("B", "sla.escalated", 2, "2026-03-02T11:30:00+08:00"),
+    ]
+
+
 def test_sort_replays_each_tickets_lines_in_time_order_as_the_live_worker_applies_a_backlog(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
