@@ -86,7 +86,7 @@ class BrokerStatus(TypedDict):
     jar_dir: str
     jars_cached: bool
     log_file: str
-    secured_listeners: str | None
+    secured: str | None
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
@@ -526,7 +526,7 @@ class LocalKafka:
             jar_dir=str(state.get("jar_dir", self.jar_dir)),
             jars_cached=self.jars_ready(),
             log_file=str(self.log_file),
-            secured_listeners=self.secured_listeners() if pid is not None else None,
+            secured=self.secured_listeners() if pid is not None else None,
         )
 
     # ------------------------------------------------------------------ start

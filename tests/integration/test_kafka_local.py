@@ -90,10 +90,16 @@ def test_cli_status_reports_where_it_runs_and_exits_3_when_stopped(own_broker: L
     assert own_broker.bootstrap in started.stdout
     status = cli("status")
     assert status.returncode == 0
-    assert "running      True" in status.stdout
-    assert f"bootstrap    {own_broker.bootstrap}" in status.stdout
-    assert str(own_broker.jar_dir) in status.stdout
+    shown = _fields(status.stdout)
+    assert shown["running"] == "True" and shown["bootstrap"] == own_broker.bootstrap
+    assert shown["jar_dir"] == str(own_broker.jar_dir)
+    assert shown["secured"] == "-"  # started without --secure
     assert cli("stop").returncode == 0
     stopped = cli("status")
     assert stopped.returncode == 3
-    assert "running      False" in stopped.stdout
+    assert _fields(stopped.stdout)["running"] == "False"
+
+
+def _fields(status_output: str) -> dict[str, str]:
+    """``slawatch kafka status``'s aligned ``key  value`` lines as a dict."""
+    return dict(line.split(None, 1) for line in status_output.splitlines() if line.strip())
