@@ -86,9 +86,12 @@ def run_worker(settings: Settings, **faust_options: Any) -> int:
 
     logging.basicConfig(level=settings.log_level.upper())
     if logging.getLogger().level > logging.DEBUG:
-        # kafka-python (the start-up admin client only) logs ~100 INFO lines of connection
-        # chatter per start; its warnings and errors still show.
-        logging.getLogger("kafka").setLevel(logging.WARNING)
+        # kafka-python runs only the start-up admin client (prepare_topics). It logs ~100
+        # INFO lines of connection chatter per start, and a refused login or handshake
+        # as three ERROR/WARNING lines per retry for the whole bootstrap timeout, none
+        # naming the cause. prepare_topics turns any failure into one BrokerError that
+        # does (as `slawatch topics` shows it); SLAWATCH_LOG_LEVEL=debug shows them all.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     check_settings(settings)
     policy = load_policy(settings.policy_file)
     warn_calendars(policy)

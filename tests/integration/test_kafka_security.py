@@ -28,7 +28,7 @@ from slawatch import kafka_local
 from slawatch.exceptions import BrokerError, ConfigError
 from slawatch.kafka_local import LocalKafka
 from slawatch.kafka_secure import SecureListeners
-from slawatch.settings import Settings, default_cache_dir
+from slawatch.settings import Settings, default_cache_dir, write_settings_file
 from slawatch.streams.clients import make_consumer, make_producer
 from slawatch.streams.topics import prepare_topics
 
@@ -219,6 +219,21 @@ def test_the_worker_runs_over_a_secured_listener(
     if settings.sasl_password is not None:
         log = worker.log_path.read_text(encoding="utf-8", errors="replace")
         assert settings.sasl_password.get_secret_value() not in log
+
+
+def test_a_worker_with_a_wrong_password_says_why_once_and_exits(secure_kafka: LocalKafka, tmp_path: Path) -> None:
+    base = _client_settings(secure_kafka, "SASL_SSL", "SCRAM-SHA-512", sasl_password="not-the-password")
+    settings = live_settings(base, tmp_path, "sec", partitions=2)
+    config = tmp_path / "w.yaml"
+    env = write_settings_file(settings, config)
+    done = subprocess.run(
+        [sys.executable, "-m", "slawatch.cli", "worker", "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "accepts connections but the Kafka handshake failed" in done.stderr
+    # kafka-python's three lines per retry for the whole timeout are not shown.
+    assert "socket disconnected" not in done.stderr + done.stdout
 
 
 def test_slawatch_topics_works_with_the_variables_kafka_start_secure_prints(
