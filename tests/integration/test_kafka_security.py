@@ -227,8 +227,8 @@ def test_a_worker_with_a_wrong_password_says_why_once_and_exits(secure_kafka: Lo
     config = tmp_path / "w.yaml"
     env = write_settings_file(settings, config)
     done = subprocess.run(
-        [sys.executable, "-m", "slawatch.cli", "worker", "--config", str(config)],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-P", "-m", "slawatch.cli", "worker", "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 2
     assert "accepts connections but the Kafka handshake failed" in done.stderr
