@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from slawatch.exceptions import BrokerError
-from slawatch.kafka_secure import SecureListeners
+from slawatch.kafka_secure import SecureListeners, write_private
 from slawatch.settings import Settings
 
 __all__ = ["BrokerStatus", "LocalKafka", "main", "probe", "render_pom"]
@@ -665,13 +665,8 @@ class LocalKafka:
                 self._clear_runtime_files()
                 raise
 
-    @staticmethod
-    def _write_private(path: Path, text: str) -> None:
-        """Write ``text`` readable by its owner only (it may hold the SASL and key store passwords)."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # an older file keeps its mode through O_TRUNC
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+    # server.properties holds the SASL and key store passwords under --secure.
+    _write_private = staticmethod(write_private)
 
     def _launch(self, java: str) -> subprocess.Popen[bytes]:
         cmd = [

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from slawatch.exceptions import BrokerError
 
-__all__ = ["SCRAM_MECHANISMS", "SecureListeners"]
+__all__ = ["SCRAM_MECHANISMS", "SecureListeners", "write_private"]
 
 SCRAM_MECHANISMS: tuple[str, ...] = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SASL_MECHANISMS: tuple[str, ...] = ("PLAIN", *SCRAM_MECHANISMS)
@@ -153,15 +153,13 @@ class SecureListeners:
             _run([keytool, "-exportcert", "-rfc", *common, "-file", str(self.ca_file)])
         self.keystore.chmod(0o600)  # the broker's private key (encrypted, but no one else's business)
 
-    def scram_digest(self) -> str:
-        """What ``storage/slawatch-scram`` holds once the SCRAM credentials are set."""
-        return hashlib.sha256(f"{self.username}:{self.password}".encode()).hexdigest()
-
     def ensure_scram(self, storage_dir: Path, bootstrap: str) -> None:
         """Set the user's SCRAM credentials (through the plaintext listener at
-        ``bootstrap``) unless the storage already holds these."""
+        ``bootstrap``) unless the storage already holds these: ``storage/slawatch-scram``
+        keeps the digest of the user and password they were set with."""
         marker = storage_dir / "slawatch-scram"
-        digest = self.scram_digest()
+        password = self.password
+        digest = hashlib.sha256(f"{self.username}:{password}".encode()).hexdigest()
         with contextlib.suppress(OSError):
             if marker.read_text(encoding="ascii").strip() == digest:
                 return
@@ -169,7 +167,6 @@ class SecureListeners:
             warnings.simplefilter("ignore", DeprecationWarning)  # kafka-python's importlib use
             from kafka.admin import KafkaAdminClient, UserScramCredentialUpsertion
             from kafka.errors import KafkaError
-        password = self.password
         try:
             admin = KafkaAdminClient(bootstrap_servers=[bootstrap], client_id="slawatch-kafka-start")
             try:
@@ -189,9 +186,7 @@ class SecureListeners:
         if problems:
             msg = f"the local broker refused the SCRAM credentials of {self.username!r}: {problems}"
             raise BrokerError(msg)
-        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(digest + "\n")
+        write_private(marker, digest + "\n")
 
     # ------------------------------------------------------------ rendering
     def listeners(self, host: str) -> list[str]:
@@ -250,18 +245,24 @@ def _keytool(java: str) -> str:
     return found
 
 
-def _run(
-    cmd: list[str], what: str = "making the local broker's TLS key store", timeout: float = KEYTOOL_TIMEOUT
-) -> None:
+def _run(cmd: list[str]) -> None:
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=KEYTOOL_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as exc:
-        msg = f"{Path(cmd[0]).name} took over {timeout:.0f} s {what}; try again"
+        msg = f"keytool took over {KEYTOOL_TIMEOUT:.0f} s making the local broker's TLS key store; try again"
         raise BrokerError(msg) from exc
     if done.returncode != 0:
         output = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        msg = f"{Path(cmd[0]).name} failed {what} (exit code {done.returncode}): {output}"
+        msg = f"keytool failed making the local broker's TLS key store (exit code {done.returncode}): {output}"
         raise BrokerError(msg)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (it may hold a password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode through O_TRUNC
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 @contextlib.contextmanager

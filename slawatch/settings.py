@@ -188,15 +188,16 @@ class Settings(BaseSettings):
         problems = []
         if self.security_protocol.startswith("SASL"):
             # An empty password is a missing one: it is what a failed `$(...)` in an export gives.
-            if not self.sasl_username or not self.sasl_password or not self.sasl_password.get_secret_value():
-                empty = [
-                    name
-                    for name, value in (
-                        ("SLAWATCH_SASL_USERNAME", self.sasl_username),
-                        ("SLAWATCH_SASL_PASSWORD", self.sasl_password.get_secret_value() if self.sasl_password else ""),
-                    )
-                    if not value
-                ]
+            password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+            empty = [
+                name
+                for name, value in (
+                    ("SLAWATCH_SASL_USERNAME", self.sasl_username),
+                    ("SLAWATCH_SASL_PASSWORD", password),
+                )
+                if not value
+            ]
+            if empty:
                 problems.append(
                     f"security_protocol is {self.security_protocol} but {' and '.join(empty)} "
                     f"{'is' if len(empty) == 1 else 'are'} unset or empty: set SLAWATCH_SASL_USERNAME and "
