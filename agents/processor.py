@@ -68,6 +68,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Bound of ``Processor._past_due_since``: entries older than the keep period go first.
+_PAST_DUE_MAX = 10_000
+_PAST_DUE_KEEP_SECONDS = 300.0
+
 AlertPublisher = Callable[[Sequence[Alert]], Awaitable[None]]
 """Publish alerts to the alerts topic and return once the broker acknowledged them."""
 
@@ -185,6 +189,12 @@ class TicketProcessor:
         #: Latest ``occurred_at`` this worker has applied (since it started): retention is
         #: measured on it (see :meth:`_retention_clock`).
         self._event_time: float | None = None
+        #: Wall-clock time at which an event made a ticket's next threshold one already
+        #: past (a ticket created or changed late): the timer fires it at once, and its
+        #: alert delay counts from then, not from the threshold's instant, which the
+        #: worker could not have known (input lateness has its own metric). Entries go
+        #: when the ticket is ticked; see :meth:`_note_past_due`.
+        self._past_due_since: dict[str, float] = {}
 
     # ------------------------------------------------------------------ input events
     @property
@@ -238,6 +248,7 @@ class TicketProcessor:
             return
         if key != event.ticket_id.encode():  # an unkeyed message (None) too
             self._miskeyed(partition, offset)
+        prior_due = self.index.next_instant(partition, event.ticket_id)
         try:
             out = self.engine.apply(self._load(event.ticket_id), event)
         except Exception as exc:  # the engine must never stop the stream
@@ -261,8 +272,28 @@ class TicketProcessor:
         if self._event_time is None or event.at > self._event_time:
             self._event_time = event.at  # the retention clock: applied events only
         await self._store(out.state, partition, out.alerts, live=False, now=now)
+        self._note_past_due(out.state, prior_due, now)
         self.metrics.event_applied(event.type, lag_seconds=now - event.at)
         self._record(partition, out.observations, out.alerts)
+
+    def _note_past_due(self, state: TicketState, prior_due: float | None, now: float) -> None:
+        """Remember when this event made the ticket's next threshold an already past one.
+
+        Not when it already was (``prior_due`` past too): then the timer owes that alert
+        since its instant, and its delay is the timer's.
+        """
+        due = self.engine.next_due(state)  # memoised: _write just computed it
+        if due is None or due >= now:
+            self._past_due_since.pop(state.ticket_id, None)
+            return
+        if prior_due is not None and prior_due < now:
+            return
+        past = self._past_due_since
+        if len(past) >= _PAST_DUE_MAX:  # ticks normally clear them within a second
+            stale = [tid for tid, at in past.items() if now - at > _PAST_DUE_KEEP_SECONDS]
+            for tid in stale or list(past)[: len(past) // 2]:
+                del past[tid]
+        past[state.ticket_id] = now
 
     def _miskeyed(self, partition: int, offset: int) -> None:
         """Count (and log once per partition) a message not keyed by its ticket_id.
@@ -350,6 +381,7 @@ class TicketProcessor:
         if alerts:
             await self._publish(alerts, live=not tick.event_time, now=now)
         for state, observations, fired in advanced:
+            self._past_due_since.pop(state.ticket_id, None)
             self._write(state, partition)
             self._record(partition, observations, fired)
         if advanced:
@@ -431,8 +463,12 @@ class TicketProcessor:
 
     async def _publish(self, alerts: Sequence[Alert], *, live: bool, now: float) -> None:
         await self._publish_alerts(alerts)
+        past_due = self._past_due_since
         for alert in alerts:
-            self.metrics.alert(alert, now - alert.fired_at if live else None)
+            delay = None
+            if live:
+                delay = now - max(alert.fired_at, past_due.get(alert.ticket_id, alert.fired_at))
+            self.metrics.alert(alert, delay)
 
     def _retention_clock(self, now: float) -> float | None:
         """The instant retention is judged at: the wall clock, but never past the latest

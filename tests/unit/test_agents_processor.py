@@ -651,6 +651,31 @@ def test_alerts_of_an_event_time_tick_are_not_counted_as_late() -> None:
     assert h.sample("slawatch_alert_delay_seconds_count") == len(fired_by_wall_clock)
 
 
+def test_a_threshold_already_past_when_its_ticket_arrives_counts_its_delay_from_the_arrival() -> None:
+    """A creation that comes 25 min late finds its 24-min warning past: the timer fires it
+    at once, and the alert delay is the timer's (from the arrival), not the input's lateness."""
+    h = Harness(ts("2026-11-16 10:25"))
+    h.event(created("2026-11-16 10:00", priority="major"))
+    h.now += 0.4
+    h.tick("T1", h.now)
+    assert [a.kind for a in h.alerts] == ["sla.warning"]
+    assert h.alerts[0].fired_at == ts("2026-11-16 10:24")
+    assert h.sample("slawatch_alert_delay_seconds_count") == 1
+    assert h.sample("slawatch_alert_delay_seconds_sum") == pytest.approx(0.4)
+
+
+def test_a_threshold_the_timer_already_owed_counts_its_delay_from_its_instant() -> None:
+    """An event arriving after a threshold fell due, but dated before it, does not excuse
+    the timer: the delay still counts from the threshold's instant."""
+    h = Harness(ts("2026-11-16 10:00"))
+    h.event(created("2026-11-16 10:00", priority="major"))
+    h.now = ts("2026-11-16 10:24") + 2  # the warning is 2 s overdue
+    h.event(ev("ticket.assigned", "2026-11-16 10:23", assignee="li"))
+    h.tick("T1", h.now)
+    assert [a.kind for a in h.alerts] == ["sla.warning"]
+    assert h.sample("slawatch_alert_delay_seconds_sum") == pytest.approx(2)
+
+
 def test_a_duplicate_with_a_later_time_does_not_move_the_partitions_event_time() -> None:
     h = Harness(ts("2026-12-01 10:00"))
     first = created("2026-11-02 09:30")
