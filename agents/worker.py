@@ -18,7 +18,7 @@ from slawatch.exceptions import ConfigError
 from slawatch.settings import Settings
 from slawatch.sla.policy import Policy, load_policy
 
-__all__ = ["check_settings", "run_worker", "worker_urls"]
+__all__ = ["check_settings", "check_web_port", "run_worker", "worker_urls"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,20 @@ def check_settings(settings: Settings) -> None:
     problems += settings.security_problems()
     if problems:
         msg = "invalid worker settings:\n  " + "\n  ".join(problems)
+        raise ConfigError(msg)
+
+
+def check_web_port(settings: Settings) -> None:
+    """Refuse a web port another process listens on, before Kafka is touched: Faust finds
+    out only after the topics are prepared, as a 40-line traceback, once the start-up
+    banner has already printed the URLs as if all was well."""
+    from slawatch.kafka_local import port_is_free
+
+    if not port_is_free(settings.web_host, settings.web_port):
+        msg = (
+            f"web_port {settings.web_port} on {settings.web_host} is already in use by another process "
+            f"(another worker?): choose a free port with --web-port or SLAWATCH_WEB_PORT"
+        )
         raise ConfigError(msg)
 
 
@@ -93,6 +107,7 @@ def run_worker(settings: Settings, **faust_options: Any) -> int:
         # does (as `slawatch topics` shows it); SLAWATCH_LOG_LEVEL=debug shows them all.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     check_settings(settings)
+    check_web_port(settings)
     policy = load_policy(settings.policy_file)
     warn_calendars(policy)
     settings = prepare_topics(settings)

@@ -145,10 +145,12 @@ def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _port_is_free(host: str, port: int) -> bool:
-    # SO_REUSEADDR as Kafka's acceptor uses it: connections of a broker stopped a moment
-    # ago linger in TIME_WAIT and must not count as "in use"; a listening socket does.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (the Kafka broker, the worker's web server)."""
+    # SO_REUSEADDR as Kafka's acceptor and aiohttp use it: connections of a server stopped
+    # a moment ago linger in TIME_WAIT and must not count as "in use"; a listening socket does.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
@@ -563,7 +565,7 @@ class LocalKafka:
             # The secured listeners sit on the ports after the higher of the two.
             ports += [(port, "--port and --controller-port") for _, port in self.secure.ports]
         for port, flag in ports:
-            if not _port_is_free(self.host, port):
+            if not port_is_free(self.host, port):
                 msg = (
                     f"cannot start the local Kafka broker (data dir {self.data_dir}): port {port} on {self.host} "
                     f"is already in use by another process; choose a free port with {flag}, or stop what "

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from slawatch.agents.worker import worker_urls
+from slawatch.agents.worker import check_web_port, worker_urls
 from slawatch.settings import Settings, write_settings_file
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def run(settings: Settings, rate: float, speed: float, simulator: bool) -> int:
     from slawatch.streams.topics import prepare_topics
 
     settings = local_broker_default(settings)
+    check_web_port(settings)  # before a broker is started for a worker that cannot start
     broker = None if broker_answers(settings) else _start_broker(settings)
     if broker is not None and broker.bootstrap != settings.broker:
         # The local broker listens on SLAWATCH_KAFKA_PORT; everything else follows it.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 
 import pytest
 
-from slawatch.agents.worker import check_settings, warn_calendars, worker_urls
+from slawatch.agents.worker import check_settings, check_web_port, warn_calendars, worker_urls
 from slawatch.exceptions import ConfigError
 from slawatch.settings import Settings
 from slawatch.sla.policy import load_policy
@@ -49,3 +50,19 @@ def test_calendar_warnings_for_years_the_preset_lacks(caplog: pytest.LogCaptureF
     missing = warn_calendars(load_policy(None), datetime(2099, 1, 1, tzinfo=UTC))
     assert ("business", 2099) in missing
     assert "2099" in caplog.text
+
+
+def test_a_web_port_another_process_listens_on_is_refused_naming_the_flag() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"web_port {port} .* already in use.*--web-port or SLAWATCH_WEB_PORT"):
+            check_web_port(Settings(web_port=port))
+
+
+def test_a_free_web_port_passes() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    check_web_port(Settings(web_port=port))
