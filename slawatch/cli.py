@@ -37,19 +37,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"slawatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("kafka", help="run a local single-node Kafka broker (KRaft) from Maven Central jars")
+    p = sub.add_parser(
+        "kafka",
+        help="run a local single-node Kafka broker (KRaft) from Maven Central jars",
+        description="start: download the jars once (cached), format the storage, start the broker in the "
+        "background and wait until it serves; stop: stop the broker of --dir; status: whether it runs, "
+        "where, and its listeners. The broker is for a laptop or CI, not production (docs/kafka-local.md).",
+    )
     p.add_argument("action", choices=["start", "stop", "status"])
-    p.add_argument("--port", type=int, dest="kafka_port", help="broker port (default 9092)")
-    p.add_argument("--controller-port", type=int, dest="kafka_controller_port")
-    p.add_argument("--dir", type=Path, dest="kafka_dir", help="data directory of the broker")
-    p.add_argument("--kafka-version", dest="kafka_version")
+    p.add_argument(
+        "--port", type=int, dest="kafka_port", metavar="PORT", help="broker port (default 9092; SLAWATCH_KAFKA_PORT)"
+    )
+    p.add_argument(
+        "--controller-port", type=int, dest="kafka_controller_port", metavar="PORT",
+        help="KRaft controller port (default 9093; SLAWATCH_KAFKA_CONTROLLER_PORT)",
+    )  # fmt: skip
+    p.add_argument(
+        "--dir", type=Path, dest="kafka_dir", metavar="DIR",
+        help="data directory of the broker (default ~/.local/share/slawatch/kafka; SLAWATCH_KAFKA_DIR)",
+    )  # fmt: skip
+    p.add_argument(
+        "--kafka-version", dest="kafka_version", metavar="VERSION", help="Kafka release to run (SLAWATCH_KAFKA_VERSION)"
+    )
     p.add_argument(
         "--secure",
         action="store_true",
         help="start: also listen with SASL_SSL, SSL and SASL_PLAINTEXT on the next three ports "
         "(self-signed TLS, one SASL user), to try the security settings",
     )
-    _common(p)
+    p.add_argument("--config", type=Path, help="settings file (YAML or TOML)")
 
     p = sub.add_parser("topics", help="create the input, dead-letter, alerts and tick topics (idempotent)")
     _common(p)
