@@ -53,27 +53,77 @@ class BacktestSummary:
     invalid_by_code: Counter[str] = field(default_factory=Counter)
     alerts_by_kind: Counter[str] = field(default_factory=Counter)
     tickets_created: int = 0
-    observations: Counter[str] = field(default_factory=Counter)
     clocks_stopped: Counter[tuple[str, str]] = field(default_factory=Counter)
     clocks_late: Counter[tuple[str, str]] = field(default_factory=Counter)
     breaches: Counter[tuple[str, str]] = field(default_factory=Counter)
     calendar_warnings: list[str] = field(default_factory=list)
+    #: (observation kind or KPI count, department, vendor) -> count: the observations,
+    #: and the service documents' KPIs per department and per vendor (third-party repair
+    #: agencies are scored on the same measures). One counter: this runs per event.
+    counts: Counter[tuple[str, str | None, str | None]] = field(default_factory=Counter)
+    #: (department, vendor) -> sum of survey scores.
+    score_sums: dict[tuple[str | None, str | None], float] = field(default_factory=dict)
 
     def observe(self, obs: Observation) -> None:
         kind = obs.kind
-        self.observations[kind] += 1
+        dims = obs.dims
+        dept, vendor = dims.department, dims.vendor
+        counts = self.counts
+        counts[(kind, dept, vendor)] += 1
         if kind == "created":
             self.tickets_created += 1
         elif kind == "responded" or kind == "resolved":
             metric = "response" if kind == "responded" else "resolution"
-            key = (metric, obs.dims.priority)
+            key = (metric, dims.priority)
             self.clocks_stopped[key] += 1
             if not obs.ok:
                 self.clocks_late[key] += 1
+            elif kind == "resolved":
+                counts[("on_time", dept, vendor)] += 1
+            if obs.first_contact:
+                counts[("first_contact", dept, vendor)] += 1
+        elif kind == "complaint":
+            if not obs.ok:  # ok: the ticket's first complaint
+                counts[("repeat_complaint", dept, vendor)] += 1
+        elif kind == "survey" and obs.value is not None:
+            owner = (dept, vendor)
+            self.score_sums[owner] = self.score_sums.get(owner, 0.0) + obs.value
+
+    @property
+    def observations(self) -> Counter[str]:
+        """Observations by kind (docs/CONTRACTS-dev.md)."""
+        total: Counter[str] = Counter()
+        for (name, _, _), n in self.counts.items():
+            total[name] += n
+        return total
+
+    def kpis(self) -> dict[str, Any]:
+        """The service documents' KPIs over the file, overall and per department and
+        vendor, defined as docs/metrics.md's KPI queries define them on the live metrics."""
+        total = self.observations
+        groups: dict[str, dict[str | None, Counter[str]]] = {"department": {}, "vendor": {}}
+        for (name, dept, vendor), n in self.counts.items():
+            groups["department"].setdefault(dept, Counter())[name] += n
+            groups["vendor"].setdefault(vendor, Counter())[name] += n
+        scores: dict[str, dict[str | None, float]] = {"department": {}, "vendor": {}}
+        for (dept, vendor), score in self.score_sums.items():
+            scores["department"][dept] = scores["department"].get(dept, 0.0) + score
+            scores["vendor"][vendor] = scores["vendor"].get(vendor, 0.0) + score
+        return {
+            "all": _kpi_figures(total, sum(self.score_sums.values())),
+            **{
+                f"by_{dim}": {
+                    "(none)" if value is None else value: _kpi_figures(counts, scores[dim].get(value, 0.0))
+                    for value, counts in sorted(groups[dim].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+                }
+                for dim in ("department", "vendor")
+            },
+        }
 
     def to_dict(self) -> dict[str, Any]:
         created = self.tickets_created or 1
-        resolved = self.observations["resolved"]
+        observations = self.observations
+        resolved = observations["resolved"]
         rates: dict[str, dict[str, Any]] = {}
         for (metric, prio), n in sorted(self.clocks_stopped.items()):
             late = self.clocks_late[(metric, prio)]
@@ -96,11 +146,34 @@ class BacktestSummary:
             "alerts": dict(self.alerts_by_kind),
             "breaches_fired": {f"{m}/{p}": n for (m, p), n in sorted(self.breaches.items())},
             "clocks": rates,
-            "complaints": self.observations["complaint"],
-            "reopened": self.observations["reopened"],
-            "surveys": self.observations["survey"],
+            "complaints": observations["complaint"],
+            "reopened": observations["reopened"],
+            "surveys": observations["survey"],
+            "kpis": self.kpis(),
             "calendar_warnings": self.calendar_warnings,
         }
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _kpi_figures(counts: Counter[str], score_sum: float) -> dict[str, Any]:
+    created, resolved, surveys = counts["created"], counts["resolved"], counts["survey"]
+    return {
+        "tickets_created": created,
+        "tickets_resolved": resolved,
+        "resolution_rate": _ratio(resolved, created),  # 问题解决率, target >= 0.9
+        "on_time_completion_rate": _ratio(counts["on_time"], resolved),  # 服务完成及时率, >= 0.95
+        "first_contact_resolution_rate": _ratio(counts["first_contact"], resolved),  # 一次性解决率
+        "satisfaction_mean": _ratio(score_sum, surveys),  # 客户满意度, 0-10, >= 8
+        "survey_response_rate": _ratio(surveys, resolved),
+        # 投诉率 (<= 0.05): tickets with a complaint, i.e. first complaints
+        "complaint_rate": _ratio(counts["complaint"] - counts["repeat_complaint"], created),
+        "repeat_complaints": counts["repeat_complaint"],  # 二次投诉
+        "reopen_rate": _ratio(counts["reopened"], resolved),
+        "followup_rate": _ratio(counts["followup"], resolved),  # 回访率
+    }
 
 
 class Backtest:

@@ -453,3 +453,59 @@ def test_a_duplicate_carrying_a_later_time_moves_no_clock_and_fires_nothing() ->
     summary = bt.finish()
     assert [a for a in alerts if a.metric == "response"] == []
     assert (summary.duplicates, summary.behind_clock) == (1, 0)
+
+
+def _kpi_events() -> list[dict[str, Any]]:
+    return [
+        created("2026-11-16 09:00", ticket="A", department="repair", vendor="vendor_a"),
+        created("2026-11-16 09:00", ticket="B", department="repair"),
+        created("2026-11-16 09:00", ticket="C", department="quality"),
+        ev("ticket.resolved", "2026-11-16 10:00", ticket="A", first_contact=True),  # on time
+        ev("ticket.resolved", "2026-11-30 10:00", ticket="B"),  # 9 working days: late
+        ev("survey.submitted", "2026-11-17 10:00", ticket="A", score=9),
+        ev("survey.submitted", "2026-12-01 10:00", ticket="B", score=6),
+        ev("ticket.complaint", "2026-11-16 11:00", ticket="C"),
+        ev("ticket.complaint", "2026-11-16 12:00", ticket="C"),  # 二次投诉
+        ev("ticket.reopened", "2026-12-01 11:00", ticket="B"),
+        ev("followup.completed", "2026-12-02 10:00", ticket="A", method="phone"),
+    ]
+
+
+def test_the_summary_gives_the_service_documents_kpis_for_the_whole_file() -> None:
+    from slawatch.sla.backtest import run_backtest
+
+    _, summary = run_backtest(_kpi_events())
+    assert summary.kpis()["all"] == {
+        "tickets_created": 3,
+        "tickets_resolved": 2,
+        "resolution_rate": 0.6667,
+        "on_time_completion_rate": 0.5,
+        "first_contact_resolution_rate": 0.5,
+        "satisfaction_mean": 7.5,
+        "survey_response_rate": 1.0,
+        "complaint_rate": 0.3333,
+        "repeat_complaints": 1,
+        "reopen_rate": 0.5,
+        "followup_rate": 0.5,
+    }
+
+
+def test_the_summary_gives_the_kpis_per_department_and_per_vendor() -> None:
+    from slawatch.sla.backtest import run_backtest
+
+    _, summary = run_backtest(_kpi_events())
+    kpis = summary.kpis()
+    assert list(kpis["by_department"]) == ["quality", "repair"]
+    repair = kpis["by_department"]["repair"]
+    assert (repair["tickets_created"], repair["on_time_completion_rate"], repair["satisfaction_mean"]) == (2, 0.5, 7.5)
+    assert kpis["by_department"]["quality"]["complaint_rate"] == 1.0
+    assert kpis["by_department"]["quality"]["on_time_completion_rate"] is None  # nothing resolved
+    assert list(kpis["by_vendor"]) == ["vendor_a", "(none)"]
+    assert kpis["by_vendor"]["vendor_a"]["satisfaction_mean"] == 9.0
+
+
+def test_the_kpis_are_in_the_summary_file(tmp_path: Path) -> None:
+    events = write_events(tmp_path / "e.jsonl", _kpi_events())
+    out = tmp_path / "kpis.json"
+    assert main(["backtest", str(events), "-o", str(tmp_path / "a.jsonl"), "--summary", str(out)]) == 0
+    assert json.loads(out.read_text())["kpis"]["all"]["repeat_complaints"] == 1
