@@ -116,7 +116,8 @@ class Policy:
         department: str | None = None,
     ) -> Target:
         """The target after overrides (applied in file order; a factor multiplies, an
-        explicit target replaces)."""
+        explicit target replaces). Its ``source`` names every override that changed it,
+        so `policy explain` can say where a value came from."""
         key = (metric, priority, customer_tier, category, channel, department)
         hit = self._cache.get(key)
         if hit is not None:
@@ -134,7 +135,8 @@ class Policy:
                 if not ov.matches(attrs):
                     continue
                 if metric in ov.targets:
-                    target = ov.targets[metric]
+                    replaced = ov.targets[metric]
+                    target = Target(replaced.seconds, replaced.calendar, f"{replaced.source} (set by {ov.key})")
                 if ov.factor is not None:
                     target = Target(
                         round(target.seconds * ov.factor, 6),
