@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--priority", required=True, choices=["normal", "urgent", "major"])
     pe.add_argument("--category", default="other")
     pe.add_argument("--tier", default="standard", dest="customer_tier")
-    pe.add_argument("--department", default=None)
+    pe.add_argument("--channel", default=None, help="the ticket's channel, as override conditions match it")
+    pe.add_argument("--department", default=None, help="also picks the escalation contacts (routing)")
 
     p = sub.add_parser("simulate", help="produce realistic ticket lifecycles (to Kafka or a file)")
     _common(p)

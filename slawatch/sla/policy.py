@@ -8,7 +8,7 @@ raising, because a policy is usually written in one go and fixed in one go.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -116,7 +116,8 @@ class Policy:
         department: str | None = None,
     ) -> Target:
         """The target after overrides (applied in file order; a factor multiplies, an
-        explicit target replaces)."""
+        explicit target replaces). Its ``source`` names every override that changed it,
+        so `policy explain` can say where a value came from."""
         key = (metric, priority, customer_tier, category, channel, department)
         hit = self._cache.get(key)
         if hit is not None:
@@ -134,7 +135,8 @@ class Policy:
                 if not ov.matches(attrs):
                     continue
                 if metric in ov.targets:
-                    target = ov.targets[metric]
+                    replaced = ov.targets[metric]
+                    target = Target(replaced.seconds, replaced.calendar, f"{replaced.source} (set by {ov.key})")
                 if ov.factor is not None:
                     target = Target(
                         round(target.seconds * ov.factor, 6),
@@ -181,9 +183,10 @@ class _Problems:
     def __init__(self, source: str) -> None:
         self.source = source
         self.items: list[PolicyProblem] = []
-        #: Calendars defined but invalid (already reported): targets naming them are not
-        #: reported again as naming an unknown calendar.
-        self.broken_calendars: set[str] = set()
+        #: Every calendar the file defines, valid or not (in file order): a target naming
+        #: an invalid one is not reported again as naming an unknown calendar, and a
+        #: misspelt name is told all the names it could have meant.
+        self.calendar_names: list[str] = []
 
     def add(self, key: str, problem: str, fix: str) -> None:
         self.items.append(PolicyProblem(self.source, key, problem, fix))
@@ -348,94 +351,140 @@ def _calendars(raw: Any, problems: _Problems) -> dict[str, BusinessCalendar]:
     if not isinstance(raw, dict) or not raw:
         problems.add("calendars", "missing or empty", "define at least one calendar, e.g. business and 24x7")
         return cals
+    for name in raw:
+        problems.calendar_names.append(str(name))
     for name, spec in raw.items():
-        key = f"calendars.{name}"
-        if not isinstance(spec, dict):
-            problems.add(key, "must be a mapping", "give timezone and hours (or always_open: true)")
-            continue
-        allowed = {"timezone", "hours", "holidays_preset", "holidays", "workdays", "always_open", "working_day_hours"}
-        for k in spec:
-            if k not in allowed:
-                problems.add(f"{key}.{k}", "unknown key", f"known keys: {', '.join(sorted(allowed))}")
-        tz = spec.get("timezone", "Asia/Shanghai")
-        if _zone(tz, f"{key}.timezone", problems) is None:
-            continue
-        if spec.get("always_open"):
-            cals[str(name)] = BusinessCalendar.twenty_four_seven(str(name), tz)
-            continue
-        weekly: dict[int, list[tuple[str, str]]] = {}
-        hours = spec.get("hours", {"mon-fri": ["09:00-18:00"]})
-        if not isinstance(hours, dict) or not hours:
-            problems.add(
-                f"{key}.hours",
-                "must map weekdays to intervals",
-                'e.g. hours: {mon-fri: ["09:00-12:00", "13:00-18:00"]}',
-            )
-            continue
-        ok = True
-        for days, intervals in hours.items():
-            idx = _weekday_keys(str(days))
-            if idx is None:
-                problems.add(
-                    f"{key}.hours.{days}", "unknown weekday or range", "use mon..sun, a range like mon-fri, or weekdays"
-                )
-                ok = False
-                continue
-            if not isinstance(intervals, list):
-                problems.add(f"{key}.hours.{days}", "must be a list of HH:MM-HH:MM", 'e.g. ["09:00-18:00"]')
-                ok = False
-                continue
-            parsed: list[tuple[str, str]] = []
-            for j, iv in enumerate(intervals):
-                m = _INTERVAL.match(str(iv).strip())
-                if not m:
-                    problems.add(
-                        f"{key}.hours.{days}[{j}]", f"not an interval: {iv!r}", "write HH:MM-HH:MM, e.g. 09:00-18:00"
-                    )
-                    ok = False
-                    continue
-                h1, m1, h2, m2 = (int(x) for x in m.groups())
-                if not (0 <= h1 * 60 + m1 < h2 * 60 + m2 <= 24 * 60) or m1 >= 60 or m2 >= 60:
-                    problems.add(
-                        f"{key}.hours.{days}[{j}]",
-                        f"interval {iv!r} is empty or out of the day",
-                        "start must be before end, within 00:00-24:00",
-                    )
-                    ok = False
-                    continue
-                parsed.append((f"{h1:02d}:{m1:02d}", f"{h2:02d}:{m2:02d}"))
-            for d in idx:
-                weekly.setdefault(d, []).extend(parsed)
-        preset = spec.get("holidays_preset")
-        if preset not in (None, "cn"):
-            problems.add(f"{key}.holidays_preset", f"unknown preset {preset!r}", "use cn (mainland China) or remove it")
-            ok = False
-        wdh = spec.get("working_day_hours")
-        if wdh is not None and (
-            isinstance(wdh, bool) or not isinstance(wdh, int | float) or not 0 < wdh <= 24 or int(wdh * 3600) < 1
-        ):
-            problems.add(
-                f"{key}.working_day_hours", f"must be hours in (0, 24], got {wdh!r}", "e.g. working_day_hours: 9"
-            )
-            ok = False
-        holidays = _dates(spec.get("holidays"), f"{key}.holidays", problems)
-        workdays = _dates(spec.get("workdays"), f"{key}.workdays", problems)
-        if not ok:
-            continue
-        try:
-            cals[str(name)] = BusinessCalendar(
-                str(name),
-                tz,
-                weekly={d: sorted(v) for d, v in weekly.items()},
-                holidays=holidays,
-                workdays=workdays,
-                preset=preset,
-                working_day_seconds=int(wdh * 3600) if wdh else None,
-            )
-        except CalendarError as exc:  # overlapping hours, a date in both lists, no hours at all
-            problems.add(f"{key}.{exc.field}" if exc.field else key, exc.problem, exc.fix)
-    problems.broken_calendars.update(str(name) for name in raw if str(name) not in cals)
+        cal = _calendar(str(name), spec, problems)
+        if cal is not None:
+            cals[str(name)] = cal
     return cals
+
+
+_CALENDAR_KEYS = ("always_open", "holidays", "holidays_preset", "hours", "timezone", "workdays", "working_day_hours")
+
+
+def _calendar(name: str, spec: Any, problems: _Problems) -> BusinessCalendar | None:
+    """One calendar, or None when it has problems. Each part (zone, hours, preset,
+    working day, dates) is checked even when another part is wrong, so one check run
+    lists every problem of the calendar, not just the first."""
+    key = f"calendars.{name}"
+    if not isinstance(spec, dict):
+        problems.add(key, "must be a mapping", "give timezone and hours (or always_open: true)")
+        return None
+    reported = len(problems.items)
+    for k in spec:
+        if k not in _CALENDAR_KEYS:
+            problems.add(f"{key}.{k}", "unknown key", f"known keys: {', '.join(_CALENDAR_KEYS)}")
+    tz = spec.get("timezone", "Asia/Shanghai")
+    tz_ok = _zone(tz, f"{key}.timezone", problems) is not None
+    if spec.get("always_open"):
+        return BusinessCalendar.twenty_four_seven(name, tz) if len(problems.items) == reported else None
+    weekly, hours_complete = _weekly(spec.get("hours", {"mon-fri": ["09:00-18:00"]}), f"{key}.hours", problems)
+    preset = _preset(spec.get("holidays_preset"), f"{key}.holidays_preset", problems)
+    wdh = _working_day_hours(spec.get("working_day_hours"), f"{key}.working_day_hours", problems)
+    holidays = _dates(spec.get("holidays"), f"{key}.holidays", problems)
+    workdays = _dates(spec.get("workdays"), f"{key}.workdays", problems)
+    # "No working hours at all" after dropping a malformed period would only repeat that problem.
+    rule_weekly = weekly if weekly is not None and (hours_complete or any(weekly.values())) else None
+    for exc in _calendar_rule_errors(name, rule_weekly, holidays, workdays):
+        _add_calendar_error(key, exc, problems)
+    if len(problems.items) > reported or not tz_ok or weekly is None:
+        return None
+    try:
+        return BusinessCalendar(
+            name,
+            tz,
+            weekly={d: sorted(v) for d, v in weekly.items()},
+            holidays=holidays,
+            workdays=workdays,
+            preset=preset,
+            working_day_seconds=int(wdh * 3600) if wdh else None,
+        )
+    except CalendarError as exc:  # a rule of the calendar the checks above do not know yet
+        _add_calendar_error(key, exc, problems)
+        return None
+
+
+def _weekly(hours: Any, key: str, problems: _Problems) -> tuple[dict[int, list[tuple[str, str]]] | None, bool]:
+    """The ``hours`` block as weekday -> periods, and whether every entry was usable
+    (malformed keys and periods are reported and left out); None when it is no mapping."""
+    if not isinstance(hours, dict) or not hours:
+        problems.add(key, "must map weekdays to intervals", 'e.g. hours: {mon-fri: ["09:00-12:00", "13:00-18:00"]}')
+        return None, False
+    weekly: dict[int, list[tuple[str, str]]] = {}
+    complete = True
+    for days, intervals in hours.items():
+        idx = _weekday_keys(str(days))
+        if idx is None:
+            problems.add(f"{key}.{days}", "unknown weekday or range", "use mon..sun, a range like mon-fri, or weekdays")
+            complete = False
+            continue
+        if not isinstance(intervals, list):
+            problems.add(f"{key}.{days}", "must be a list of HH:MM-HH:MM", 'e.g. ["09:00-18:00"]')
+            complete = False
+            continue
+        parsed = [_interval(iv, f"{key}.{days}[{j}]", problems) for j, iv in enumerate(intervals)]
+        complete = complete and None not in parsed
+        for d in idx:
+            weekly.setdefault(d, []).extend(iv for iv in parsed if iv is not None)
+    return weekly, complete
+
+
+def _interval(raw: Any, key: str, problems: _Problems) -> tuple[str, str] | None:
+    m = _INTERVAL.match(str(raw).strip())
+    if not m:
+        problems.add(key, f"not an interval: {raw!r}", "write HH:MM-HH:MM, e.g. 09:00-18:00")
+        return None
+    h1, m1, h2, m2 = (int(x) for x in m.groups())
+    if not (0 <= h1 * 60 + m1 < h2 * 60 + m2 <= 24 * 60) or m1 >= 60 or m2 >= 60:
+        problems.add(
+            key, f"interval {raw!r} is empty or out of the day", "start must be before end, within 00:00-24:00"
+        )
+        return None
+    return f"{h1:02d}:{m1:02d}", f"{h2:02d}:{m2:02d}"
+
+
+def _preset(raw: Any, key: str, problems: _Problems) -> str | None:
+    if raw is None:
+        return None
+    if raw != "cn":
+        problems.add(key, f"unknown preset {raw!r}", "use cn (mainland China) or remove it")
+        return None
+    return "cn"
+
+
+def _working_day_hours(raw: Any, key: str, problems: _Problems) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= 24 or int(raw * 3600) < 1:
+        problems.add(key, f"must be hours in (0, 24], got {raw!r}", "e.g. working_day_hours: 9")
+        return None
+    return float(raw)
+
+
+def _calendar_rule_errors(
+    name: str, weekly: dict[int, list[tuple[str, str]]] | None, holidays: list[date], workdays: list[date]
+) -> list[CalendarError]:
+    """The calendar's own rules (overlapping periods, no working hours at all, a date
+    both holiday and workday), tried one part at a time: the constructor stops at the
+    first rule broken, and the hours and the dates are independent of each other.
+    Zone and preset are left out here; they are checked on their own."""
+    trials: list[Callable[[], BusinessCalendar]] = [
+        lambda: BusinessCalendar(name, "UTC", holidays=holidays, workdays=workdays)
+    ]
+    if weekly is not None:
+        trials.insert(0, lambda: BusinessCalendar(name, "UTC", weekly={d: sorted(v) for d, v in weekly.items()}))
+    errors: list[CalendarError] = []
+    for trial in trials:
+        try:
+            trial()
+        except CalendarError as exc:
+            errors.append(exc)
+    return errors
+
+
+def _add_calendar_error(key: str, exc: CalendarError, problems: _Problems) -> None:
+    problems.add(f"{key}.{exc.field}" if exc.field else key, exc.problem, exc.fix)
 
 
 def _target(raw: Any, key: str, cals: Mapping[str, BusinessCalendar], problems: _Problems) -> Target | None:
@@ -445,12 +494,11 @@ def _target(raw: Any, key: str, cals: Mapping[str, BusinessCalendar], problems: 
         return None
     cal_name = raw.get("calendar")
     cal = cals.get(str(cal_name)) if cal_name is not None else None
+    names = ", ".join(problems.calendar_names) or "(none defined)"
     if cal_name is None:
-        problems.add(f"{key}.calendar", "missing", f"name one of the calendars: {', '.join(cals) or '(none defined)'}")
-    elif cal is None and str(cal_name) not in problems.broken_calendars:
-        problems.add(
-            f"{key}.calendar", f"unknown calendar {cal_name!r}", f"use one of: {', '.join(cals) or '(none defined)'}"
-        )
+        problems.add(f"{key}.calendar", "missing", f"name one of the calendars: {names}")
+    elif str(cal_name) not in problems.calendar_names:
+        problems.add(f"{key}.calendar", f"unknown calendar {cal_name!r}", f"use one of: {names}")
     for k in raw:
         if k not in ("duration", "working_days", "calendar"):
             problems.add(f"{key}.{k}", "unknown key", fix)
@@ -517,7 +565,9 @@ def _overrides(raw: Any, cals: Mapping[str, BusinessCalendar], problems: _Proble
             t = _target(spec, f"{key}.targets.{metric}", cals, problems)
             if t:
                 targets[metric] = t
-        if factor is None and not targets:
+        if item.get("factor") is None and not item.get("targets"):
+            # Only when neither is written: an invalid factor or target is reported at its
+            # own key, and calling that override "changes nothing" would mislead.
             problems.add(key, "changes nothing", "give a factor or targets")
         out.append(Override(when, float(factor) if factor is not None else None, targets, key))
     return out

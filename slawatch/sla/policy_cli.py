@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 from slawatch.exceptions import InvalidEvent, PolicyError, SlawatchError
 from slawatch.sla.alerts import format_instant
+from slawatch.sla.calendar import BusinessCalendar
 from slawatch.sla.engine import SlaEngine, TicketState
 from slawatch.sla.events import parse_timestamp
-from slawatch.sla.policy import METRICS, Policy, load_policy
+from slawatch.sla.policy import METRICS, Policy, Target, load_policy
 
 __all__ = ["check", "explain", "main"]
 
@@ -40,47 +41,102 @@ def explain(
     *,
     category: str = "other",
     customer_tier: str = "standard",
+    channel: str | None = None,
     department: str | None = None,
 ) -> list[str]:
-    """Deadlines, warning and escalation instants of a new ticket, and why."""
-    tz = policy.display_timezone
+    """Deadlines, warning and escalation instants of a new ticket, who is to act at each
+    escalation level, and why."""
     state = TicketState(
-        "explain", priority=priority, category=category, customer_tier=customer_tier, department=department
+        "explain",
+        priority=priority,
+        category=category,
+        customer_tier=customer_tier,
+        channel=channel,
+        department=department,
     )
     engine = SlaEngine(policy)
-
-    def fmt(ts: float) -> str:
-        return format_instant(ts, tz)
-
-    lines = [f"ticket created {fmt(created)}, priority {priority}, category {category}, tier {customer_tier}"]
+    lines = [_header(policy, created, state)]
     for metric in METRICS:
-        target = engine._target(state, metric)
-        cal = policy.calendars[target.calendar]
         lines.append("")
-        lines.append(f"{metric}: target {target.seconds:g} s ({target.source})")
-        marks = [("warning", policy.warn_fraction * target.seconds)]
-        marks.append(("deadline (breach, escalation level 1)", target.seconds))
-        marks += [
-            (f"escalation level {lv.level} ({lv.role})", lv.at * target.seconds)
-            for lv in policy.escalation
-            if lv.level != 1 or lv.at != 1.0
-        ]
-        last = created
-        for label, secs in marks:
-            at = cal.add(created, secs)
-            last = max(last, at)
-            hours = secs / 3600
-            lines.append(f"  {label}: {fmt(at)}  (after {hours:g} business hour{'' if hours == 1 else 's'})")
-        if not cal.always_open:
-            lines.append(f"  why (calendar {cal.name}, {cal.timezone}):")
-            lines += [f"    {line}" for line in cal.explain(created, last)]
-        else:
-            lines.append(f"  calendar {cal.name} counts every second (24x7)")
-    for name, year in policy.calendar_warnings(
-        datetime.fromtimestamp(created, UTC).year, datetime.fromtimestamp(created, UTC).year
-    ):
-        lines.append(f"warning: calendar {name}: no holiday data for {year}; plain weekdays assumed")
+        lines += _explain_metric(policy, metric, engine._target(state, metric), created, department)
+    year = datetime.fromtimestamp(created, UTC).year
+    for name, missing in policy.calendar_warnings(year, year):
+        lines.append(f"warning: calendar {name}: no holiday data for {missing}; plain weekdays assumed")
     return lines
+
+
+def _header(policy: Policy, created: float, state: TicketState) -> str:
+    """The ticket as explained, with every attribute given that the target lookup or the
+    routing used, so the output says which ticket it is about."""
+    text = (
+        f"ticket created {format_instant(created, policy.display_timezone)}, priority {state.priority}, "
+        f"category {state.category}, tier {state.customer_tier}"
+    )
+    if state.channel is not None:
+        text += f", channel {state.channel}"
+    if state.department is not None:
+        text += f", department {state.department}"
+    return text
+
+
+def _explain_metric(policy: Policy, metric: str, target: Target, created: float, department: str | None) -> list[str]:
+    """One metric: its target and where it came from, each threshold's instant (with who
+    is to act at an escalation level), then the calendar's day-by-day account."""
+    cal = policy.calendars[target.calendar]
+    lines = [f"{metric}: target {target.seconds:g} s ({target.source})"]
+    last = created
+    for label, secs, level in _thresholds(policy, target.seconds):
+        at = cal.add(created, secs)
+        last = max(last, at)
+        lines.append(f"  {label}: {format_instant(at, policy.display_timezone)}  (after {_hours(secs, cal)})")
+        if level is not None:
+            lines.append(f"    {_who_acts(policy, department, level)}")
+    if cal.always_open:
+        lines.append(f"  calendar {cal.name} counts every second (24x7)")
+    else:
+        lines.append(f"  why (calendar {cal.name}, {cal.timezone}):")
+        lines += [f"    {line}" for line in cal.explain(created, last)]
+    return lines
+
+
+def _thresholds(policy: Policy, seconds: float) -> list[tuple[str, float, int | None]]:
+    """The engine's thresholds as (label, business seconds after creation, escalation
+    level or None). An escalation level at exactly the target shares the deadline line,
+    as its alert fires with the breach."""
+    at_breach = {lv.level for lv in policy.escalation if lv.at == 1.0}
+    shared = min(at_breach) if at_breach else None
+    breach = "deadline (breach)" if shared is None else f"deadline (breach, escalation level {shared})"
+    marks: list[tuple[str, float, int | None]] = [
+        ("warning", policy.warn_fraction * seconds, None),
+        (breach, seconds, shared),
+    ]
+    marks += [
+        (f"escalation level {lv.level} ({lv.role})", lv.at * seconds, lv.level)
+        for lv in policy.escalation
+        if lv.level != shared
+    ]
+    return marks
+
+
+def _hours(seconds: float, cal: BusinessCalendar) -> str:
+    """``4 business hours``; on a calendar that is always open every hour counts, so
+    ``0.4 hours, 24x7``."""
+    hours = seconds / 3600
+    unit = "hour" if hours == 1 else "hours"
+    return f"{hours:g} {unit}, 24x7" if cal.always_open else f"{hours:g} business {unit}"
+
+
+def _who_acts(policy: Policy, department: str | None, level: int) -> str:
+    """Who the level's escalation alert names (its ``escalate_to``), from the routing of
+    the ticket's department or the default routing."""
+    contact = policy.route(department, level)
+    if contact.name is None and contact.contact is None:
+        where = f"routing.default.{level}"
+        if department is not None:
+            where = f"routing.departments.{department}.{level} or {where}"
+        return f"to act: nobody in routing for level {level} ({contact.role}) (fix: add {where})"
+    who = ", ".join(part for part in (contact.name, contact.contact) if part)
+    return f"to act: {who} ({contact.role})"
 
 
 def main(args: argparse.Namespace) -> int:
@@ -100,6 +156,7 @@ def main(args: argparse.Namespace) -> int:
         args.priority,
         category=args.category,
         customer_tier=args.customer_tier,
+        channel=args.channel,
         department=args.department,
     ):
         print(line)

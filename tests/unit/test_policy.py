@@ -185,3 +185,21 @@ def test_explain_into_a_pipe_closed_early_stops_quietly() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, as cat exits
     assert "Traceback" not in err
+
+
+def test_the_policy_docs_example_adds_dates_only_in_years_the_preset_covers() -> None:
+    """One explicit date in a year counts as covering that year (calendars.md), so an
+    example listing a single date of a year the preset lacks would teach readers to
+    silence the missing-year warning with a partial list."""
+    import re
+
+    import yaml
+
+    from slawatch.sla.holidays import preset_years
+
+    doc = (Path(__file__).parents[2] / "docs" / "policy.md").read_text(encoding="utf-8")
+    block = re.search(r"## Format.*?```yaml\n(.*?)```", doc, re.S)
+    assert block is not None
+    business = yaml.safe_load(block.group(1))["calendars"]["business"]
+    dates = business["holidays"] + business["workdays"]
+    assert dates and all(d.year in preset_years(business["holidays_preset"]) for d in dates)
