@@ -65,6 +65,9 @@ _MARGIN = _DAY
 _OFFSET_SAMPLE = _DAY
 # datetime arithmetic must stay inside years 1..9999 including the margins.
 _MIN_YEAR, _MAX_YEAR = 1900, 9990
+# A query within this many years of the loaded ones extends them; farther, it gets an
+# index of its own years (see _cover).
+_JOIN_YEARS = 2
 # Beyond this many lines a per-run explanation is no longer readable: summarise by year.
 _EXPLAIN_MAX_LINES = 40
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -482,8 +485,12 @@ class BusinessCalendar:
         lo = _year_of(self.name, start - _MARGIN)
         hi = _year_of(self.name, end + _MARGIN)
         idx = self._index
-        if idx is not None:
+        if idx is not None and lo - _JOIN_YEARS <= idx.y_hi and hi + _JOIN_YEARS >= idx.y_lo:
             lo, hi = min(lo, idx.y_lo), max(hi, idx.y_hi)
+        # Else the query lies far from the loaded years (a mistyped or bogus year in an
+        # event, 2206 for 2026): an index of just its own years, not of every year in
+        # between (centuries of them took a worker minutes). Built years stay cached in
+        # _years, so going back costs a re-concatenation, not a rebuild.
         pieces: list[tuple[int, int]] = []
         for year in range(lo, hi + 1):
             year_pieces = self._years.get(year)

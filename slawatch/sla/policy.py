@@ -398,7 +398,7 @@ def _calendar(name: str, spec: Any, problems: _Problems) -> BusinessCalendar | N
             holidays=holidays,
             workdays=workdays,
             preset=preset,
-            working_day_seconds=int(wdh * 3600) if wdh else None,
+            working_day_seconds=round(wdh * 3600) if wdh else None,
         )
     except CalendarError as exc:  # a rule of the calendar the checks above do not know yet
         _add_calendar_error(key, exc, problems)
@@ -456,7 +456,7 @@ def _preset(raw: Any, key: str, problems: _Problems) -> str | None:
 def _working_day_hours(raw: Any, key: str, problems: _Problems) -> float | None:
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= 24 or int(raw * 3600) < 1:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= 24 or round(raw * 3600) < 1:
         problems.add(key, f"must be hours in (0, 24], got {raw!r}", "e.g. working_day_hours: 9")
         return None
     return float(raw)

@@ -518,3 +518,16 @@ def test_cn_preset_lists_the_national_day_make_up_saturday() -> None:
 def test_unknown_preset_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown holiday preset"):
         preset_years("us")
+
+
+def test_a_query_centuries_from_the_loaded_years_loads_only_its_own_years() -> None:
+    """A mistyped year in an event (2206 for 2026) must not make the calendar build every
+    year in between: that took a worker minutes for a few centuries."""
+    cal = BusinessCalendar("business", "Asia/Shanghai")
+    monday_2026 = datetime(2026, 11, 16, 9, tzinfo=ZoneInfo(SHANGHAI)).timestamp()
+    monday_2206 = datetime(2206, 11, 16, 9, tzinfo=ZoneInfo(SHANGHAI)).timestamp()
+    assert cal.elapsed(monday_2026, monday_2026 + 3600) == 3600
+    far = cal.add(monday_2206, 3600)
+    assert cal.elapsed(monday_2206, far) == 3600
+    assert cal.elapsed(monday_2026, monday_2026 + 3600) == 3600  # back again: still right
+    assert len(cal._years) <= 6  # the years around each query, none of the 180 between

@@ -164,6 +164,14 @@ def test_a_working_day_of_less_than_a_second_is_a_problem_at_its_key() -> None:
     assert problem.key == "calendars.business.working_day_hours" and "working_day_hours" in problem.fix
 
 
+@pytest.mark.parametrize(("hours", "seconds"), [(8.7, 31_320), (4.35, 15_660), (7.5, 27_000)])
+def test_working_day_hours_become_the_nearest_whole_second(hours: float, seconds: int) -> None:
+    """8.7 * 3600 is 31319.999999999996 in floats: truncated, every "N working days"
+    target of such a policy came out N seconds short."""
+    text = default_policy_text().replace("holidays_preset: cn", f"holidays_preset: cn\n    working_day_hours: {hours}")
+    assert parse_policy(text).calendars["business"].working_day_seconds == seconds
+
+
 def test_explain_into_a_pipe_closed_early_stops_quietly() -> None:
     import subprocess
     import sys
