@@ -252,9 +252,13 @@ class BusinessCalendar:
         if end <= start:
             return 0
         if self.always_open:
-            return end - start
+            span = end - start
+            if span != span:  # NaN (end <= start was false): refused, as on other calendars
+                _year_of(self.name, start + end)
+            return span
         idx = self._index
-        if idx is None or start < idx.safe_lo or end > idx.safe_hi:
+        # Written as "not inside" so that a NaN instant goes to _cover, which refuses it.
+        if idx is None or not (idx.safe_lo <= start and end <= idx.safe_hi):
             idx = self._cover(start, end)
         if start < self._known_lo or end > self._known_hi:
             self._note_years(start, end)
@@ -273,9 +277,12 @@ class BusinessCalendar:
         if seconds <= 0:
             return start
         if self.always_open:
-            return start + seconds
+            t = start + seconds
+            if t != t:  # a NaN start: refused, as on other calendars
+                _year_of(self.name, t)
+            return t
         idx = self._index
-        if idx is None or start < idx.safe_lo or start > idx.safe_hi:
+        if idx is None or not (idx.safe_lo <= start <= idx.safe_hi):  # NaN: refused by _cover
             idx = self._cover(start, start)
         while True:
             target = idx.cum(start) + seconds
@@ -306,7 +313,7 @@ class BusinessCalendar:
         if self.always_open:
             return True
         idx = self._index
-        if idx is None or t < idx.safe_lo or t + 1 > idx.safe_hi:
+        if idx is None or not (idx.safe_lo <= t and t + 1 <= idx.safe_hi):  # NaN: refused by _cover
             idx = self._cover(t, t + 1)
         i = bisect_right(idx.starts, t) - 1
         return i >= 0 and t < idx.ends[i]

@@ -531,3 +531,14 @@ def test_a_query_centuries_from_the_loaded_years_loads_only_its_own_years() -> N
     assert cal.elapsed(monday_2206, far) == 3600
     assert cal.elapsed(monday_2026, monday_2026 + 3600) == 3600  # back again: still right
     assert len(cal._years) <= 6  # the years around each query, none of the 180 between
+
+
+@pytest.mark.parametrize("always_open", [False, True])
+def test_a_nan_instant_is_refused_also_once_the_calendar_has_answered(always_open: bool) -> None:
+    cal = BusinessCalendar.twenty_four_seven() if always_open else BusinessCalendar("b", "America/New_York")
+    start = datetime(2026, 5, 28, 10, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    assert cal.elapsed(start, start + 3600) == 3600
+    nan = float("nan")
+    for query in (lambda: cal.elapsed(nan, start), lambda: cal.elapsed(start, nan), lambda: cal.add(nan, 60)):
+        with pytest.raises(ValueError, match="not a finite epoch second"):
+            query()
