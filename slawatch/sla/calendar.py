@@ -558,7 +558,22 @@ def _zone_data_digest(key: str) -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
+#: Names the zone database carries that are not a place's time: "localtime" is the host's
+#: own setting (the answers would change with the machine), "right/..." zones count leap
+#: seconds that epoch seconds do not, "Factory" has no offset of its own.
+_NOT_PLACE_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+def host_dependent_zone(key: object) -> bool:
+    """Whether ``key`` is a zone file name that is not an IANA place (see ``_NOT_PLACE_ZONES``)."""
+    return isinstance(key, str) and (key in _NOT_PLACE_ZONES or key.startswith("right/"))
+
+
 def _zone(name: str, key: str) -> tzinfo:
+    if host_dependent_zone(key):
+        raise CalendarError(
+            name, "timezone", f"{key!r} is not an IANA place name", "use one such as 'Asia/Shanghai' or 'UTC'"
+        )
     try:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:

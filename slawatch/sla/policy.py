@@ -20,7 +20,7 @@ import yaml
 
 from slawatch.exceptions import PolicyError, PolicyProblem
 from slawatch.sla.alerts import Contact
-from slawatch.sla.calendar import BusinessCalendar, CalendarError
+from slawatch.sla.calendar import BusinessCalendar, CalendarError, host_dependent_zone
 
 __all__ = [
     "METRICS",
@@ -305,6 +305,9 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 def _zone(name: Any, key: str, problems: _Problems) -> ZoneInfo | None:
     if not isinstance(name, str):
         problems.add(key, f"must be an IANA time zone name, got {name!r}", "e.g. Asia/Shanghai")
+        return None
+    if host_dependent_zone(name):
+        problems.add(key, f"{name!r} is not an IANA place name", "use one such as Asia/Shanghai")
         return None
     try:
         return ZoneInfo(name)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import pytest
 
-from slawatch.sla.calendar import BusinessCalendar
+from slawatch.sla.calendar import BusinessCalendar, CalendarError
 from slawatch.sla.holidays import preset_holidays, preset_workdays, preset_years
 
 SHANGHAI = "Asia/Shanghai"
@@ -542,3 +542,10 @@ def test_a_nan_instant_is_refused_also_once_the_calendar_has_answered(always_ope
     for query in (lambda: cal.elapsed(nan, start), lambda: cal.elapsed(start, nan), lambda: cal.add(nan, 60)):
         with pytest.raises(ValueError, match="not a finite epoch second"):
             query()
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory", "right/Asia/Shanghai"])
+def test_a_zone_file_that_is_not_a_place_is_refused(zone: str) -> None:
+    """The "localtime" file would make the answers depend on the host; "right/" zones count leap seconds."""
+    with pytest.raises(CalendarError, match="not an IANA place name"):
+        BusinessCalendar("b", zone)

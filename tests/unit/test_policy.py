@@ -211,3 +211,10 @@ def test_the_policy_docs_example_adds_dates_only_in_years_the_preset_covers() ->
     business = yaml.safe_load(block.group(1))["calendars"]["business"]
     dates = business["holidays"] + business["workdays"]
     assert dates and all(d.year in preset_years(business["holidays_preset"]) for d in dates)
+
+
+def test_a_policy_zone_that_depends_on_the_host_is_a_problem_at_its_key() -> None:
+    text = default_policy_text().replace("timezone: Asia/Shanghai", "timezone: localtime", 1)
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "tz.yaml")
+    assert any("not an IANA place name" in str(p) for p in info.value.problems)
