@@ -68,8 +68,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Bound of ``Processor._past_due_since``: entries older than the keep period go first.
-_PAST_DUE_MAX = 10_000
+#: Bound of ``TicketProcessor._past_due``: ticks clear entries within seconds, so older
+#: ones are leftovers (the oldest go first past the cap).
+_PAST_DUE_MAX = 100_000
 _PAST_DUE_KEEP_SECONDS = 300.0
 
 AlertPublisher = Callable[[Sequence[Alert]], Awaitable[None]]
@@ -189,12 +190,12 @@ class TicketProcessor:
         #: Latest ``occurred_at`` this worker has applied (since it started): retention is
         #: measured on it (see :meth:`_retention_clock`).
         self._event_time: float | None = None
-        #: Wall-clock time at which an event made a ticket's next threshold one already
-        #: past (a ticket created or changed late): the timer fires it at once, and its
-        #: alert delay counts from then, not from the threshold's instant, which the
-        #: worker could not have known (input lateness has its own metric). Entries go
-        #: when the ticket is ticked; see :meth:`_note_past_due`.
-        self._past_due_since: dict[str, float] = {}
+        #: Tickets whose event brought a threshold already past on arrival (a ticket
+        #: created late, or history): ticket id -> (wall time of that arrival, partition).
+        #: The timer fires such a threshold at once, but its delay is the input's
+        #: lateness (slawatch_event_lag_seconds), not the timer's: it stays out of
+        #: slawatch_alert_delay_seconds. Entries go once the ticket has nothing past due.
+        self._past_due: dict[str, tuple[float, int]] = {}
 
     # ------------------------------------------------------------------ input events
     @property
@@ -272,28 +273,31 @@ class TicketProcessor:
         if self._event_time is None or event.at > self._event_time:
             self._event_time = event.at  # the retention clock: applied events only
         await self._store(out.state, partition, out.alerts, live=False, now=now)
-        self._note_past_due(out.state, prior_due, now)
+        self._note_past_due(out.state, partition, prior_due, now)
         self.metrics.event_applied(event.type, lag_seconds=now - event.at)
         self._record(partition, out.observations, out.alerts)
 
-    def _note_past_due(self, state: TicketState, prior_due: float | None, now: float) -> None:
-        """Remember when this event made the ticket's next threshold an already past one.
+    def _note_past_due(self, state: TicketState, partition: int, prior_due: float | None, now: float) -> None:
+        """Remember that this event brought the ticket a threshold already past.
 
-        Not when it already was (``prior_due`` past too): then the timer owes that alert
+        Not when one already was (``prior_due`` past too): the timer owed that alert
         since its instant, and its delay is the timer's.
         """
         due = self.engine.next_due(state)  # memoised: _write just computed it
+        past = self._past_due
         if due is None or due >= now:
-            self._past_due_since.pop(state.ticket_id, None)
+            past.pop(state.ticket_id, None)
             return
-        if prior_due is not None and prior_due < now:
+        if (prior_due is not None and prior_due < now) or state.ticket_id in past:
             return
-        past = self._past_due_since
-        if len(past) >= _PAST_DUE_MAX:  # ticks normally clear them within a second
-            stale = [tid for tid, at in past.items() if now - at > _PAST_DUE_KEEP_SECONDS]
-            for tid in stale or list(past)[: len(past) // 2]:
-                del past[tid]
-        past[state.ticket_id] = now
+        past[state.ticket_id] = (now, partition)
+        # Insertion order is arrival order: leftovers (a ticket whose tick never came)
+        # are at the front.
+        while past:
+            oldest = next(iter(past))
+            if now - past[oldest][0] <= _PAST_DUE_KEEP_SECONDS and len(past) <= _PAST_DUE_MAX:
+                break
+            del past[oldest]
 
     def _miskeyed(self, partition: int, offset: int) -> None:
         """Count (and log once per partition) a message not keyed by its ticket_id.
@@ -381,7 +385,10 @@ class TicketProcessor:
         if alerts:
             await self._publish(alerts, live=not tick.event_time, now=now)
         for state, observations, fired in advanced:
-            self._past_due_since.pop(state.ticket_id, None)
+            if state.ticket_id in self._past_due:
+                due = self.engine.next_due(state)
+                if due is None or due >= now:
+                    del self._past_due[state.ticket_id]
             self._write(state, partition)
             self._record(partition, observations, fired)
         if advanced:
@@ -463,12 +470,13 @@ class TicketProcessor:
 
     async def _publish(self, alerts: Sequence[Alert], *, live: bool, now: float) -> None:
         await self._publish_alerts(alerts)
-        past_due = self._past_due_since
+        past_due = self._past_due
         for alert in alerts:
-            delay = None
-            if live:
-                delay = now - max(alert.fired_at, past_due.get(alert.ticket_id, alert.fired_at))
-            self.metrics.alert(alert, delay)
+            arrived = past_due.get(alert.ticket_id)
+            if live and (arrived is None or alert.fired_at >= arrived[0]):
+                self.metrics.alert(alert, now - alert.fired_at)
+            else:
+                self.metrics.alert(alert, None)
 
     def _retention_clock(self, now: float) -> float | None:
         """The instant retention is judged at: the wall clock, but never past the latest
@@ -502,6 +510,7 @@ class TicketProcessor:
         if ticket_id in self.tickets:
             del self.tickets[ticket_id]
         self._cache.pop(ticket_id, None)
+        self._past_due.pop(ticket_id, None)
         if self._summary_pass is not None:
             self._deleted.add(ticket_id)
         self.index.discard(partition, ticket_id)
@@ -659,6 +668,7 @@ class TicketProcessor:
             self._end_summary_pass()
         self.index.revoke(gone)
         self._cache = {t: s for t, s in self._cache.items() if s.partition not in gone}
+        self._past_due = {t: v for t, v in self._past_due.items() if v[1] not in gone}
         self.offsets.forget(gone)
         self.horizon.forget(gone)
         self.metrics.set_owned_partitions(len(self.index.partitions))

@@ -646,22 +646,43 @@ def test_alerts_of_an_event_time_tick_are_not_counted_as_late() -> None:
     assert len(h.alerts) == 3
     assert h.sample("slawatch_alert_delay_seconds_count") == 0
     asyncio.run(h.proc.on_tick(encode_tick(Tick(("T2",), h.now)), partition=3))
-    fired_by_wall_clock = [a for a in h.alerts if a.ticket_id == "T2"]
-    assert fired_by_wall_clock
-    assert h.sample("slawatch_alert_delay_seconds_count") == len(fired_by_wall_clock)
+    assert [a for a in h.alerts if a.ticket_id == "T2"]  # past when they arrived: not the timer's
+    assert h.sample("slawatch_alert_delay_seconds_count") == 0
+    h.event(created("2026-12-01 10:00", "major", ticket="T3"))  # live: its warning at 10:24
+    h.now = ts("2026-12-01 10:24") + 0.25
+    asyncio.run(h.proc.on_tick(encode_tick(Tick(("T3",), h.now)), partition=3))
+    assert h.sample("slawatch_alert_delay_seconds_count") == 1
+    assert h.sample("slawatch_alert_delay_seconds_sum") == pytest.approx(0.25)
 
 
-def test_a_threshold_already_past_when_its_ticket_arrives_counts_its_delay_from_the_arrival() -> None:
+def test_a_threshold_already_past_when_its_ticket_arrives_is_not_counted_as_a_late_alert() -> None:
     """A creation that comes 25 min late finds its 24-min warning past: the timer fires it
-    at once, and the alert delay is the timer's (from the arrival), not the input's lateness."""
+    at once, and the lateness is the input's (event lag), not the timer's."""
     h = Harness(ts("2026-11-16 10:25"))
     h.event(created("2026-11-16 10:00", priority="major"))
     h.now += 0.4
     h.tick("T1", h.now)
     assert [a.kind for a in h.alerts] == ["sla.warning"]
     assert h.alerts[0].fired_at == ts("2026-11-16 10:24")
-    assert h.sample("slawatch_alert_delay_seconds_count") == 1
-    assert h.sample("slawatch_alert_delay_seconds_sum") == pytest.approx(0.4)
+    assert h.sample("slawatch_alert_delay_seconds_count") == 0
+    h.now = ts("2026-11-16 10:30") + 0.3  # its breach, later, is the timer's again
+    h.tick("T1", h.now)
+    assert h.sample("slawatch_alert_delay_seconds_count") == 2  # breach and level 1
+    assert h.sample("slawatch_alert_delay_seconds_sum") == pytest.approx(0.6)
+
+
+def test_tickets_remembered_for_a_past_due_threshold_are_bounded_and_dropped_on_revoke(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from slawatch.agents import processor
+
+    monkeypatch.setattr(processor, "_PAST_DUE_MAX", 2)
+    h = Harness(ts("2026-11-16 12:00"))
+    for n in range(5):  # late creations whose ticks never come
+        h.event(created("2026-11-16 10:00", priority="major", ticket=f"T{n}"))
+    assert list(h.proc._past_due) == ["T3", "T4"]
+    h.proc.revoke({3})
+    assert h.proc._past_due == {}
 
 
 def test_a_threshold_the_timer_already_owed_counts_its_delay_from_its_instant() -> None:
