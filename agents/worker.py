@@ -53,7 +53,17 @@ def check_web_port(settings: Settings) -> None:
     banner has already printed the URLs as if all was well."""
     from slawatch.kafka_local import port_is_free
 
-    if not port_is_free(settings.web_host, settings.web_port):
+    try:
+        free = port_is_free(settings.web_host, settings.web_port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        msg = (
+            f"the worker cannot listen on web_host {settings.web_host!r}, port {settings.web_port}: {reason}; "
+            "set SLAWATCH_WEB_HOST to an address of this host (127.0.0.1, or 0.0.0.0 for every interface) "
+            "and --web-port / SLAWATCH_WEB_PORT to a port above 1023"
+        )
+        raise ConfigError(msg) from None
+    if not free:
         msg = (
             f"web_port {settings.web_port} on {settings.web_host} is already in use by another process "
             f"(another worker?): choose a free port with --web-port or SLAWATCH_WEB_PORT"

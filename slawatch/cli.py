@@ -54,11 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--dir", type=Path, dest="kafka_dir", metavar="DIR",
-        help="data directory of the broker (default ~/.local/share/slawatch/kafka; SLAWATCH_KAFKA_DIR)",
+        help="data directory of the broker (default kafka/ in the data dir ~/.local/share/slawatch)",
     )  # fmt: skip
     p.add_argument(
-        "--kafka-version", dest="kafka_version", metavar="VERSION", help="Kafka release to run (SLAWATCH_KAFKA_VERSION)"
-    )
+        "--kafka-version", dest="kafka_version", metavar="VERSION",
+        help="Kafka release to run (default 3.9.1; SLAWATCH_KAFKA_VERSION)",
+    )  # fmt: skip
     p.add_argument(
         "--secure",
         action="store_true",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -146,7 +147,12 @@ def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """Whether a server could listen on ``host:port`` now (the Kafka broker, the worker's web server)."""
+    """Whether a server could listen on ``host:port`` now (the Kafka broker, the worker's web server).
+
+    False only when another process listens there; any other reason a server could not
+    listen (an address not of this host, a name that does not resolve, a privileged
+    port) raises the ``OSError``, for the caller to name the host setting.
+    """
     # SO_REUSEADDR as Kafka's acceptor and aiohttp use it: connections of a server stopped
     # a moment ago linger in TIME_WAIT and must not count as "in use"; a listening socket does.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -154,8 +160,10 @@ def port_is_free(host: str, port: int) -> bool:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return False
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
     return True
 
 
@@ -565,7 +573,13 @@ class LocalKafka:
             # The secured listeners sit on the ports after the higher of the two.
             ports += [(port, "--port and --controller-port") for _, port in self.secure.ports]
         for port, flag in ports:
-            if not port_is_free(self.host, port):
+            try:
+                free = port_is_free(self.host, port)
+            except OSError as exc:  # e.g. a port below 1024 without root
+                reason = exc.strerror or str(exc)
+                msg = f"cannot start the local Kafka broker on {self.host}:{port}: {reason}; choose another with {flag}"
+                raise BrokerError(msg) from None
+            if not free:
                 msg = (
                     f"cannot start the local Kafka broker (data dir {self.data_dir}): port {port} on {self.host} "
                     f"is already in use by another process; choose a free port with {flag}, or stop what "

@@ -65,9 +65,10 @@ _MARGIN = _DAY
 _OFFSET_SAMPLE = _DAY
 # datetime arithmetic must stay inside years 1..9999 including the margins.
 _MIN_YEAR, _MAX_YEAR = 1900, 9990
-# A query within this many years of the loaded ones extends them; farther, it gets an
-# index of its own years (see _cover).
-_JOIN_YEARS = 2
+# A query within this many years of the loaded ones extends them (a missing year costs a
+# few ms, once); farther, it gets an index of its own years (see _cover): a mistyped 2206
+# for 2026 must not load 180 years, and 2016 for 2026 must not rebuild at each switch.
+_JOIN_YEARS = 50
 # Beyond this many lines a per-run explanation is no longer readable: summarise by year.
 _EXPLAIN_MAX_LINES = 40
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -253,8 +254,8 @@ class BusinessCalendar:
             return 0
         if self.always_open:
             span = end - start
-            if span != span:  # NaN (end <= start was false): refused, as on other calendars
-                _year_of(self.name, start + end)
+            if span - span != 0:  # NaN or infinite: refused, as on other calendars
+                _year_of(self.name, start if start - start != 0 else end)
             return span
         idx = self._index
         # Written as "not inside" so that a NaN instant goes to _cover, which refuses it.
@@ -278,8 +279,8 @@ class BusinessCalendar:
             return start
         if self.always_open:
             t = start + seconds
-            if t != t:  # a NaN start: refused, as on other calendars
-                _year_of(self.name, t)
+            if t - t != 0:  # a NaN or infinite start: refused, as on other calendars
+                _year_of(self.name, start)
             return t
         idx = self._index
         if idx is None or not (idx.safe_lo <= start <= idx.safe_hi):  # NaN: refused by _cover
@@ -564,13 +565,13 @@ def _zone_data_digest(key: str) -> str:
 _NOT_PLACE_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
-def host_dependent_zone(key: object) -> bool:
+def not_place_zone(key: object) -> bool:
     """Whether ``key`` is a zone file name that is not an IANA place (see ``_NOT_PLACE_ZONES``)."""
     return isinstance(key, str) and (key in _NOT_PLACE_ZONES or key.startswith("right/"))
 
 
 def _zone(name: str, key: str) -> tzinfo:
-    if host_dependent_zone(key):
+    if not_place_zone(key):
         raise CalendarError(
             name, "timezone", f"{key!r} is not an IANA place name", "use one such as 'Asia/Shanghai' or 'UTC'"
         )

@@ -20,7 +20,7 @@ import yaml
 
 from slawatch.exceptions import PolicyError, PolicyProblem
 from slawatch.sla.alerts import Contact
-from slawatch.sla.calendar import BusinessCalendar, CalendarError, host_dependent_zone
+from slawatch.sla.calendar import BusinessCalendar, CalendarError, not_place_zone
 
 __all__ = [
     "METRICS",
@@ -306,7 +306,7 @@ def _zone(name: Any, key: str, problems: _Problems) -> ZoneInfo | None:
     if not isinstance(name, str):
         problems.add(key, f"must be an IANA time zone name, got {name!r}", "e.g. Asia/Shanghai")
         return None
-    if host_dependent_zone(name):
+    if not_place_zone(name):
         problems.add(key, f"{name!r} is not an IANA place name", "use one such as Asia/Shanghai")
         return None
     try:
@@ -381,6 +381,12 @@ def _calendar(name: str, spec: Any, problems: _Problems) -> BusinessCalendar | N
     tz = spec.get("timezone", "Asia/Shanghai")
     tz_ok = _zone(tz, f"{key}.timezone", problems) is not None
     if spec.get("always_open"):
+        for k in ("hours", "holidays", "holidays_preset", "workdays", "working_day_hours"):
+            if k in spec:
+                problems.add(
+                    f"{key}.{k}", "ignored by an always_open calendar (it counts every second)",
+                    f"remove {k}, or always_open for a calendar of working hours",
+                )  # fmt: skip
         return BusinessCalendar.twenty_four_seven(name, tz) if len(problems.items) == reported else None
     weekly, hours_complete = _weekly(spec.get("hours", {"mon-fri": ["09:00-18:00"]}), f"{key}.hours", problems)
     preset = _preset(spec.get("holidays_preset"), f"{key}.holidays_preset", problems)

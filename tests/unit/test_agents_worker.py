@@ -66,3 +66,9 @@ def test_a_free_web_port_passes() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     check_web_port(Settings(web_port=port))
+
+
+def test_a_web_host_that_is_not_an_address_of_this_host_is_named_with_its_variable() -> None:
+    with pytest.raises(ConfigError, match=r"web_host '192\.0\.2\.1'.*SLAWATCH_WEB_HOST") as info:
+        check_web_port(Settings(web_host="192.0.2.1"))  # TEST-NET-1: never this host's
+    assert "already in use" not in str(info.value)

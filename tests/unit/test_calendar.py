@@ -534,12 +534,16 @@ def test_a_query_centuries_from_the_loaded_years_loads_only_its_own_years() -> N
 
 
 @pytest.mark.parametrize("always_open", [False, True])
-def test_a_nan_instant_is_refused_also_once_the_calendar_has_answered(always_open: bool) -> None:
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_instant_is_refused_also_once_the_calendar_has_answered(always_open: bool, bad: float) -> None:
     cal = BusinessCalendar.twenty_four_seven() if always_open else BusinessCalendar("b", "America/New_York")
     start = datetime(2026, 5, 28, 10, tzinfo=ZoneInfo("America/New_York")).timestamp()
     assert cal.elapsed(start, start + 3600) == 3600
-    nan = float("nan")
-    for query in (lambda: cal.elapsed(nan, start), lambda: cal.elapsed(start, nan), lambda: cal.add(nan, 60)):
+    queries = [lambda: cal.add(bad, 60)]
+    queries.append(lambda: cal.elapsed(start, bad) if bad > 0 else cal.elapsed(bad, start))
+    if bad != bad:
+        queries.append(lambda: cal.elapsed(bad, start))
+    for query in queries:
         with pytest.raises(ValueError, match="not a finite epoch second"):
             query()
 

@@ -120,3 +120,16 @@ def test_the_worker_refuses_a_broken_policy_with_the_same_list_as_policy_check(t
         load_policy(path)  # what the worker does at start-up
     _, lines = check(str(path))
     assert str(info.value).splitlines()[1:] == [f"  - {line}" for line in lines]
+
+
+def test_keys_an_always_open_calendar_would_ignore_are_each_a_problem() -> None:
+    text = default_policy_text().replace(
+        "always_open: true",
+        'always_open: true\n    hours:\n      mon-fri: ["09:00-18:00"]\n    holidays: [2026-10-01]',
+        1,
+    )
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.yaml")
+    keys = sorted(p.key for p in info.value.problems)
+    assert keys == ["calendars.24x7.holidays", "calendars.24x7.hours"]
+    assert all("always_open" in p.fix for p in info.value.problems)
