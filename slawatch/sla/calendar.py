@@ -69,6 +69,9 @@ _MIN_YEAR, _MAX_YEAR = 1900, 9990
 # few ms, once); farther, it gets an index of its own years (see _cover): a mistyped 2206
 # for 2026 must not load 180 years, and 2016 for 2026 must not rebuild at each switch.
 _JOIN_YEARS = 50
+# Built years kept beyond those of the current index (a few KB each): enough for the
+# back-and-forth of real data, bounded against events with scattered bogus years.
+_KEEP_BUILT_YEARS = 200
 # Beyond this many lines a per-run explanation is no longer readable: summarise by year.
 _EXPLAIN_MAX_LINES = 40
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -499,11 +502,15 @@ class BusinessCalendar:
         # event, 2206 for 2026): an index of just its own years, not of every year in
         # between (centuries of them took a worker minutes). Built years stay cached in
         # _years, so going back costs a re-concatenation, not a rebuild.
+        built = self._years
+        if len(built) > _KEEP_BUILT_YEARS:  # scattered bogus years must not pile up
+            for year in [y for y in built if not lo <= y <= hi]:
+                del built[year]
         pieces: list[tuple[int, int]] = []
         for year in range(lo, hi + 1):
-            year_pieces = self._years.get(year)
+            year_pieces = built.get(year)
             if year_pieces is None:
-                year_pieces = self._years[year] = self._build_year(year)
+                year_pieces = built[year] = self._build_year(year)
             pieces.extend(year_pieces)
         # Years are almost always already in order; a fall-back change at New Year's
         # midnight could interleave two years' intervals, which the sort fixes.

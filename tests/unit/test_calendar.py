@@ -553,3 +553,14 @@ def test_a_zone_file_that_is_not_a_place_is_refused(zone: str) -> None:
     """The "localtime" file would make the answers depend on the host; "right/" zones count leap seconds."""
     with pytest.raises(CalendarError, match="not an IANA place name"):
         BusinessCalendar("b", zone)
+
+
+def test_years_built_for_scattered_far_queries_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from slawatch.sla import calendar
+
+    monkeypatch.setattr(calendar, "_KEEP_BUILT_YEARS", 10)
+    cal = BusinessCalendar("business", "Asia/Shanghai")
+    for year in range(2100, 9000, 300):  # 23 years, each far from the others
+        start = datetime(year, 3, 1, 9, tzinfo=ZoneInfo(SHANGHAI)).timestamp()
+        assert cal.elapsed(start, cal.add(start, 3600)) == 3600
+    assert len(cal._years) <= 10 + 3
