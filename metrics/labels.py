@@ -34,7 +34,9 @@ __all__ = [
     "LabelBounds",
     "bool_label",
     "bound",
+    "calendar_label",
     "code_label",
+    "year_label",
 ]
 
 OTHER = "other"
@@ -100,6 +102,16 @@ def calendar_label(value: object) -> str:
         return UNKNOWN
     text = str(value)
     return text if _CALENDAR.fullmatch(text) else OTHER
+
+
+#: Years this far from the current one keep their own ``year`` label; farther ones (a
+#: mistyped 2206 in an event) fold into ``other``, so bad input cannot add series.
+YEAR_LABEL_SPAN = 10
+
+
+def year_label(year: int, current_year: int) -> str:
+    """The ``year`` label of ``slawatch_calendar_year_missing``: bounded around ``current_year``."""
+    return str(int(year)) if abs(int(year) - current_year) <= YEAR_LABEL_SPAN else OTHER
 
 
 def bool_label(value: object) -> str:

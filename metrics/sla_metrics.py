@@ -25,6 +25,7 @@ from slawatch.metrics.labels import (
     bound,
     calendar_label,
     code_label,
+    year_label,
 )
 from slawatch.metrics.protocols import AlertLike, CalendarLike, ObservationLike
 from slawatch.metrics.state_collector import (
@@ -211,7 +212,9 @@ class SlaMetrics:
         until the policy lists them or the preset is upgraded, and a restart is needed
         either way.
         """
-        self.instruments.calendar_year_missing.labels(calendar=calendar_label(calendar), year=str(int(year))).set(1)
+        current = datetime.now(UTC).year
+        label = year_label(year, current)
+        self.instruments.calendar_year_missing.labels(calendar=calendar_label(calendar), year=label).set(1)
 
     def watch_calendars(self, calendars: Mapping[str, CalendarLike], now: float) -> None:
         """Export the current year of every policy calendar: 1 if its preset lacks it, else 0.

@@ -416,11 +416,23 @@ def test_worker_gauges(registry: CollectorRegistry, metrics: SlaMetrics) -> None
     metrics.set_owned_partitions(3)
     metrics.set_owned_partitions(2)
     metrics.set_deadline_index_size(1234)
-    metrics.calendar_year_missing("business", 2031)
-    metrics.calendar_year_missing("business", 2031)
+    soon = datetime.now(UTC).year + 5
+    metrics.calendar_year_missing("business", soon)
+    metrics.calendar_year_missing("business", soon)
     assert value(registry, "slawatch_owned_partitions") == 2
     assert value(registry, "slawatch_deadline_index_size") == 1234
-    assert value(registry, "slawatch_calendar_year_missing", calendar="business", year="2031") == 1
+    assert value(registry, "slawatch_calendar_year_missing", calendar="business", year=str(soon)) == 1
+
+
+def test_a_year_far_from_now_is_labelled_other(registry: CollectorRegistry, metrics: SlaMetrics) -> None:
+    """A mistyped year in an event (2206 for 2026) must not add a series per typo."""
+    for far in (datetime.now(UTC).year + 180, datetime.now(UTC).year + 300, 1950):
+        metrics.calendar_year_missing("business", far)
+    assert value(registry, "slawatch_calendar_year_missing", calendar="business", year="other") == 1
+    years = {
+        s.labels["year"] for m in registry.collect() for s in m.samples if m.name == "slawatch_calendar_year_missing"
+    }
+    assert years == {"other"}
 
 
 @dataclass(frozen=True)
