@@ -263,7 +263,7 @@ def create_worker(
         engine=engine, tickets=tickets, index=index, windows=windows, metrics=metrics,
         bounds=bounds, publish_alerts=publish_alerts, dead_letter=dead_letter, clock=clock,
         reread=range_reader.read, on_gap_filled=gap_filled, log_start=range_reader.log_start,
-        last_committed=lambda partition: last_committed(worker.events_tp(partition)),
+        last_committed=lambda partition: group_committed(worker.events_tp(partition)),
         retain_closed=settings.retain_closed_tickets,
         horizon=FiringHorizon(idle_seconds=settings.history_idle_seconds,
                               live_lag_seconds=settings.history_lag_seconds),
@@ -279,6 +279,15 @@ def create_worker(
         """Offset of the last message committed on ``tp`` (None before any commit)."""
         committed = getattr(app.consumer, "_committed_offset", {}).get(tp)
         return committed - 1 if committed is not None else None
+
+    async def group_committed(tp: TP) -> int | None:
+        """The consumer group's last committed offset of ``tp``: this consumer's own record
+        when it committed there, else the broker's (a partition taken over was committed
+        by its previous owner)."""
+        local = last_committed(tp)
+        if local is not None:
+            return local
+        return await range_reader.group_committed(app.conf.id, tp.topic, tp.partition)
 
     def done(partition: int) -> int | None:
         seen = processor.processed_offsets.get(partition)

@@ -34,8 +34,13 @@ GapFilled = Callable[[str, int, int, int], Awaitable[None]]
 LogStart = Callable[[str, int], Awaitable[int]]
 """The first offset ``(topic, partition)`` still holds (the log start offset)."""
 
-LastCommitted = Callable[[int], int | None]
-"""The last input offset of ``partition`` committed before this worker's assignment (None: nothing)."""
+LastCommitted = Callable[[int], Awaitable[int | None]]
+"""The last input offset of ``partition`` the consumer group committed (None: nothing).
+
+Asked of the broker when this worker has not committed there itself: a partition taken
+over from another worker was committed by that worker, and this consumer's own record of
+commits knows nothing of it (taken for "nothing committed", a whole partition was read
+again from its first offset)."""
 
 ApplyRecord = Callable[[RereadRecord], Awaitable[None]]
 """Apply one message read again (the processor's path for any input message)."""
@@ -91,7 +96,7 @@ class InputOffsets:
         last = self.processed.get(partition)
         why = ""
         if last is None:
-            last = self._last_committed(partition) if self._last_committed is not None else None
+            last = await self._committed(partition)
             if last is None:
                 last = await self._before_log_start(topic, partition)
                 why = f"nothing was committed, yet the stream began at offset {offset}"
@@ -142,6 +147,19 @@ class InputOffsets:
             self._reread_spans.pop(p, None)
 
     # ------------------------------------------------------------------ repair
+    async def _committed(self, partition: int) -> int | None:
+        """The group's last committed offset of ``partition``; None when there is none, or
+        when it cannot be had (then the log start stands in: re-reading too much loses
+        nothing, trusting too little could)."""
+        if self._last_committed is None:
+            return None
+        try:
+            return await self._last_committed(partition)
+        except Exception as exc:
+            log.warning("input partition %d: could not read the committed offset (%s); checking from the log start",
+                        partition, exc)  # fmt: skip
+            return None
+
     async def _before_log_start(self, topic: str, partition: int) -> int | None:
         """The offset before the first one ``partition`` holds, or None when unknown.
 

@@ -37,6 +37,10 @@ class RereadRecord:
     value: bytes | None
 
 
+#: Consumer settings an admin client does not take.
+_CONSUMER_ONLY = frozenset({"group_id", "enable_auto_commit", "auto_offset_reset"})
+
+
 class RangeReader:
     """Reads ``[start, end)`` of a partition with a consumer of its own, opened on first use.
 
@@ -135,6 +139,22 @@ class RangeReader:
                 await self.close()
                 raise
         return {tp.partition: int(offset) for tp, offset in offsets.items()}
+
+    async def group_committed(self, group_id: str, topic: str, partition: int) -> int | None:
+        """The last offset of ``topic[partition]`` the consumer group ``group_id`` committed
+        (the committed position minus one), or None when it committed nothing there."""
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        options = {k: v for k, v in self._options().items() if k not in _CONSUMER_ONLY}
+        admin = AIOKafkaAdminClient(**options)
+        tp = TopicPartition(topic, partition)
+        try:
+            await asyncio.wait_for(admin.start(), self.timeout)
+            found = await asyncio.wait_for(admin.list_consumer_group_offsets(group_id, partitions=[tp]), self.timeout)
+        finally:
+            await admin.close()
+        committed = found.get(tp)
+        return committed.offset - 1 if committed is not None and committed.offset > 0 else None
 
     async def close(self) -> None:
         consumer, self._consumer = self._consumer, None

@@ -88,3 +88,34 @@ def test_the_log_start_is_the_first_offset_the_partition_still_holds(
             await reader.close()
 
     assert asyncio.run(starts()) == (0, 6)
+
+
+def test_the_group_committed_offset_is_the_one_another_member_committed(
+    test_settings: Settings, topic_factory: Callable[..., str]
+) -> None:
+    """A partition taken over from another worker was committed by that worker: the new
+    owner must see the group's commit, or it takes the partition for never committed and
+    reads it all again from offset 0."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import OffsetAndMetadata
+
+    topic = topic_factory("committed", partitions=2)
+    _fill(test_settings, topic, 10)
+    group = f"slawatch-test-{uuid.uuid4().hex[:8]}"
+
+    async def committed() -> tuple[int | None, int | None]:
+        other = AIOKafkaConsumer(bootstrap_servers=list(test_settings.bootstrap_servers), group_id=group)
+        await other.start()
+        try:
+            tp = TopicPartition(topic, 0)
+            other.assign([tp])
+            await other.commit({tp: OffsetAndMetadata(7, "")})  # messages 0..6 done
+        finally:
+            await other.stop()
+        reader = RangeReader(test_settings, timeout=20)
+        try:
+            return await reader.group_committed(group, topic, 0), await reader.group_committed(group, topic, 1)
+        finally:
+            await reader.close()
+
+    assert asyncio.run(committed()) == (6, None)

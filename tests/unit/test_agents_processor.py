@@ -63,9 +63,12 @@ class Harness:
             publish_alerts=self._publish, dead_letter=self._dead_letter, clock=lambda: self.now,
             reread=self._reread if log is not None else None, on_gap_filled=self._filled,
             log_start=self._log_start if log_start is not None else None,
-            last_committed=self.committed.get, retain_closed=retain_closed,
+            last_committed=self._committed, retain_closed=retain_closed,
         )  # fmt: skip
         self.offset = 0
+
+    async def _committed(self, partition: int) -> int | None:
+        return self.committed.get(partition)
 
     async def _log_start(self, topic: str, partition: int) -> int:
         assert self.first_offset is not None
@@ -451,6 +454,30 @@ def test_the_first_message_after_an_assignment_follows_the_committed_offset() ->
     h.committed[3] = 4
     h.event(created("2026-11-16 10:00", ticket="T3"))  # offset 6; offset 5 never came
     assert h.rereads == [(5, 6)] and set(h.tickets) == {"T2", "T3"}
+
+
+def test_a_partition_taken_over_at_its_committed_offset_reads_nothing_again() -> None:
+    """The previous owner committed 1107: the stream's first message here, 1108, follows it."""
+    h = Harness(ts("2026-11-16 10:00"), log={}, log_start=0)
+    h.offset = 1107
+    h.committed[3] = 1107
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1108
+    assert h.rereads == [] and "T1" in h.tickets
+
+
+def test_an_unreadable_committed_offset_falls_back_to_the_log_start(caplog: pytest.LogCaptureFixture) -> None:
+    earlier = created("2026-11-16 09:00", ticket="T0")
+    h = Harness(ts("2026-11-16 10:00"), log={0: _record(0, earlier)}, log_start=0)
+
+    async def unreachable(partition: int) -> int | None:
+        raise TimeoutError("coordinator gone")
+
+    h.proc.offsets._last_committed = unreachable
+    h.offset = 1
+    with caplog.at_level("WARNING"):
+        h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 2: offsets 0..1 checked
+    assert h.rereads == [(0, 2)] and set(h.tickets) == {"T0", "T1"}
+    assert "could not read the committed offset" in caplog.text
 
 
 def test_an_unknown_log_start_leaves_the_first_message_unchecked(caplog: pytest.LogCaptureFixture) -> None:
