@@ -165,6 +165,7 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_bind": settings.web_host,
         "processing_guarantee": "at_least_once",
+        "broker_session_timeout": settings.session_timeout_seconds,
         "autodiscover": False,
         # Our own sends are awaited where order matters; never defer them to commit.
         "stream_publish_on_commit": False,

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     #: slawatch.agents.horizon).
     history_lag_seconds: float = Field(60.0, gt=0)
     history_idle_seconds: float = Field(2.0, gt=0, le=3600)
+    #: How long a worker that died without leaving the group (kill -9, lost host) keeps
+    #: its partitions, and how long any rebalance meanwhile (a restart, a new worker)
+    #: waits for it with every partition unowned (Kafka's session timeout; the broker
+    #: allows 6..1800 s by default). Lower fails over sooner; too low evicts a worker
+    #: that a long pause (a large recovery, a stalled host) kept from its heartbeats.
+    session_timeout_seconds: float = Field(60.0, ge=6, le=1800)
     #: Scrapes sooner than this after the last reuse its ticket-state gauges (open
     #: tickets, by age, at risk, follow-ups): each pass walks every owned ticket.
     state_gauges_interval_seconds: float = Field(5.0, ge=0, le=300)

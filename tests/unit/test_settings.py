@@ -264,3 +264,13 @@ def test_an_empty_sasl_password_is_refused_like_a_missing_one() -> None:
     settings = Settings(security_protocol="SASL_SSL", sasl_username="slawatch", sasl_password="")
     with pytest.raises(ConfigError, match="SLAWATCH_SASL_PASSWORD is unset or empty"):
         settings.kafka_client_options()
+
+
+def test_the_session_timeout_reaches_faust_and_is_bounded_as_kafka_bounds_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from slawatch.agents.app import _faust_options
+
+    monkeypatch.setenv("SLAWATCH_SESSION_TIMEOUT_SECONDS", "15")
+    assert _faust_options(load_settings())["broker_session_timeout"] == 15
+    monkeypatch.setenv("SLAWATCH_SESSION_TIMEOUT_SECONDS", "3")
+    with pytest.raises(ConfigError, match="SLAWATCH_SESSION_TIMEOUT_SECONDS"):
+        load_settings()
