@@ -104,7 +104,9 @@ def test_the_group_committed_offset_is_the_one_another_member_committed(
     group = f"slawatch-test-{uuid.uuid4().hex[:8]}"
 
     async def committed() -> tuple[int | None, int | None]:
-        other = AIOKafkaConsumer(bootstrap_servers=list(test_settings.bootstrap_servers), group_id=group)
+        other = AIOKafkaConsumer(
+            bootstrap_servers=list(test_settings.bootstrap_servers), group_id=group, enable_auto_commit=False
+        )
         await other.start()
         try:
             tp = TopicPartition(topic, 0)
