@@ -71,6 +71,9 @@ class RangeReader:
             opts["ssl_context"] = context
         return opts
 
+    def _admin_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self._options().items() if k not in _CONSUMER_ONLY}
+
     async def _ensure_consumer(self) -> Any:
         if self._consumer is None:
             consumer = AIOKafkaConsumer(**self._options())
@@ -145,8 +148,7 @@ class RangeReader:
         (the committed position minus one), or None when it committed nothing there."""
         from aiokafka.admin import AIOKafkaAdminClient
 
-        options = {k: v for k, v in self._options().items() if k not in _CONSUMER_ONLY}
-        admin = AIOKafkaAdminClient(**options)
+        admin = AIOKafkaAdminClient(**self._admin_options())
         tp = TopicPartition(topic, partition)
         try:
             await asyncio.wait_for(admin.start(), self.timeout)

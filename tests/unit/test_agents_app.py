@@ -171,6 +171,25 @@ def test_the_range_reader_speaks_tls_like_the_worker() -> None:
     assert tls["security_protocol"] == "SSL"
 
 
+def test_the_range_readers_admin_client_takes_the_security_settings() -> None:
+    """The group's committed offset is asked with an admin client: built from the same
+    options, less the consumer's own, or a secured cluster would refuse the question."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from slawatch.streams.range_reader import RangeReader
+
+    settings = Settings(
+        security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="u", sasl_password="p"
+    )
+    options = RangeReader(settings)._admin_options()
+    assert "group_id" not in options and options["sasl_plain_username"] == "u"
+
+    async def build() -> None:
+        AIOKafkaAdminClient(**options)  # every option is one the admin client takes (else TypeError)
+
+    asyncio.run(build())
+
+
 def test_health_counts_a_stalled_history_partition_with_input_waiting_as_on_event_time(worker: Any) -> None:
     w, _, _ = worker
     w.processor.horizon.seen(1, w.now[0] - 10 * 86400, w.now[0])  # partition 1 replays history
