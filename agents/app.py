@@ -179,7 +179,7 @@ def create_worker(
     *,
     registry: CollectorRegistry | None = None,
     clock: Callable[[], float] = time.time,
-    expire_sweep_seconds: float = 600.0,
+    expire_sweep_seconds: float | None = None,
     catch_up_max_wait: float = 30.0,
     input_stall_seconds: float = 5.0,
     **faust_options: Any,
@@ -190,6 +190,8 @@ def create_worker(
     and friends so that a killed worker's partitions move within seconds).
     """
     registry = registry if registry is not None else CollectorRegistry()
+    if expire_sweep_seconds is None:
+        expire_sweep_seconds = settings.expire_sweep_seconds
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=registry)
     bounds = LabelBounds.from_settings(settings)

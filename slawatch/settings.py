@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     retention_seconds: float = Field(30 * 86400, ge=0)
     #: Closed-out tickets kept however old, the most recent first (see slawatch.sla.engine).
     retain_closed_tickets: int = Field(50_000, ge=0)
+    #: How often the worker looks for closed-out tickets past retention (the backtest
+    #: judges each line; a short retention tried live wants a short sweep too).
+    expire_sweep_seconds: float = Field(600.0, ge=1, le=86400)
     window_sizes_seconds: _Numbers = (60, 3600)
     window_expires_seconds: int = Field(86400, ge=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

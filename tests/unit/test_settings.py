@@ -274,3 +274,12 @@ def test_the_session_timeout_reaches_faust_and_is_bounded_as_kafka_bounds_it(mon
     monkeypatch.setenv("SLAWATCH_SESSION_TIMEOUT_SECONDS", "3")
     with pytest.raises(ConfigError, match="SLAWATCH_SESSION_TIMEOUT_SECONDS"):
         load_settings()
+
+
+def test_the_expiry_sweep_interval_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().expire_sweep_seconds == 600
+    monkeypatch.setenv("SLAWATCH_EXPIRE_SWEEP_SECONDS", "15")
+    assert load_settings().expire_sweep_seconds == 15
+    monkeypatch.setenv("SLAWATCH_EXPIRE_SWEEP_SECONDS", "0")
+    with pytest.raises(ConfigError, match="SLAWATCH_EXPIRE_SWEEP_SECONDS"):
+        load_settings()
