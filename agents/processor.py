@@ -283,11 +283,9 @@ class TicketProcessor:
         Not when one already was (``prior_due`` past too): the timer owed that alert
         since its instant, and its delay is the timer's.
         """
-        due = self.engine.next_due(state)  # memoised: _write just computed it
-        past = self._past_due
-        if due is None or due >= now:
-            past.pop(state.ticket_id, None)
+        if self._settle_past_due(state, now):
             return
+        past = self._past_due
         if (prior_due is not None and prior_due < now) or state.ticket_id in past:
             return
         past[state.ticket_id] = (now, partition)
@@ -298,6 +296,14 @@ class TicketProcessor:
             if now - past[oldest][0] <= _PAST_DUE_KEEP_SECONDS and len(past) <= _PAST_DUE_MAX:
                 break
             del past[oldest]
+
+    def _settle_past_due(self, state: TicketState, now: float) -> bool:
+        """Forget the ticket's past-due arrival once nothing of it is past due; True then."""
+        due = self.engine.next_due(state)  # memoised: _write computes it too
+        if due is None or due >= now:
+            self._past_due.pop(state.ticket_id, None)
+            return True
+        return False
 
     def _miskeyed(self, partition: int, offset: int) -> None:
         """Count (and log once per partition) a message not keyed by its ticket_id.
@@ -386,9 +392,7 @@ class TicketProcessor:
             await self._publish(alerts, live=not tick.event_time, now=now)
         for state, observations, fired in advanced:
             if state.ticket_id in self._past_due:
-                due = self.engine.next_due(state)
-                if due is None or due >= now:
-                    del self._past_due[state.ticket_id]
+                self._settle_past_due(state, now)
             self._write(state, partition)
             self._record(partition, observations, fired)
         if advanced:

@@ -489,10 +489,6 @@ class LocalKafka:
         found = [item for item in listeners.split(",") if item.split("://")[0] in ("SASL_SSL", "SSL", "SASL_PLAINTEXT")]
         return ", ".join(found) or None
 
-    def has_secure_listeners(self) -> bool:
-        """The rendered configuration of this data dir has the --secure listeners."""
-        return self.secured_listeners() is not None
-
     def running_pid(self) -> int | None:
         """Pid of the running broker of this data dir; removes a stale pid file."""
         pid = self._read_pid()
@@ -664,7 +660,8 @@ class LocalKafka:
             self.ensure_jars()
             if self.secure:
                 self.secure.ensure_files(java)
-            self._write_private(self.properties_file, self.render_server_properties())
+            # server.properties holds the SASL and key store passwords under --secure.
+            write_private(self.properties_file, self.render_server_properties())
             self.log_config_file.write_text(_log4j_config(), encoding="utf-8")
             self._rotate_log()
             with self.log_file.open("a", encoding="utf-8") as out:
@@ -680,9 +677,6 @@ class LocalKafka:
                 self._terminate(proc.pid, grace=5)
                 self._clear_runtime_files()
                 raise
-
-    # server.properties holds the SASL and key store passwords under --secure.
-    _write_private = staticmethod(write_private)
 
     def _launch(self, java: str) -> subprocess.Popen[bytes]:
         cmd = [
@@ -805,7 +799,7 @@ def main(action: str, settings: Settings, *, secure: bool = False) -> int:
                 f"Kafka {status['version']} already running at {status['bootstrap']} "
                 f"(pid {status['pid']}, data dir {status['data_dir']})"
             )
-            if kafka.secure and not kafka.has_secure_listeners():
+            if kafka.secure and kafka.secured_listeners() is None:
                 print("  note: it runs without the --secure listeners; stop it and start again with --secure")
             elif kafka.secure:
                 _print_secure(kafka, kafka.secure)
