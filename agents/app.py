@@ -39,6 +39,7 @@ from slawatch.agents.horizon import NOTHING, FiringHorizon
 from slawatch.agents.index import DeadlineIndex
 from slawatch.agents.input_watchdog import InputWatchdog
 from slawatch.agents.processor import TicketProcessor
+from slawatch.agents.table_recovery import SlaTableManager
 from slawatch.agents.views import register_views
 from slawatch.agents.windows import Increments, merge
 from slawatch.metrics import LabelBounds, SlaMetrics, build_metrics
@@ -203,7 +204,12 @@ def create_worker(
     # Faust creates its datadir but not the parents (a fresh ~/.local/share/slawatch).
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     changelog_writes = ChangelogWrites()
-    app = faust.App(settings.app_id, Table=changelog_writes.table_class(), **options)
+    app = faust.App(
+        settings.app_id,
+        Table=changelog_writes.table_class(),
+        TableManager=SlaTableManager,
+        **options,
+    )
     install_changelog_flush(app.producer, changelog_writes)
 
     source = app.topic(settings.topic_events, settings.topic_ticks, key_serializer="raw", value_serializer="raw")

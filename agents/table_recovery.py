@@ -1,0 +1,69 @@
+"""Table recovery that starts over when a rebalance interrupts it, instead of crashing.
+
+faust-streaming 0.15's recovery loop waits for the active changelogs to be read with
+``except Exception`` around the wait, which swallows its own ``RebalanceAgain``: a
+rebalance that lands while a worker restores its tables (rolling restarts under load,
+a worker added mid-restore) lets the loop run on to "Starting standby partitions" with
+the *new* assignment's standby offsets. A standby partition with nothing persisted is
+recorded as ``None`` until the next pass reads the changelog's start, so the seek that
+follows raises ``ValueError('Offset must be a positive integer')`` from aiokafka, the
+recovery service crashes and takes the worker down (seen in the operations walkthrough
+of 2026-12-06: ``[^---Recovery]: Crashed reason=ValueError(...)`` 0.02 s after the
+rebalance).
+
+:class:`RebalanceSafeRecovery` checks, before every seek the loop makes, whether a
+rebalance has started since the pass began; if so it raises the ``RebalanceAgain`` the
+loop already handles ("start over with the new assignment"), which is what upstream
+meant to happen. An offset still unknown without a rebalance pending (it should not
+be) is read from the changelog's start, as Faust does for a partition never read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Set as AbstractSet
+
+from faust.tables import TableManager
+from faust.tables.recovery import RebalanceAgain, Recovery
+from faust.types import TP
+from faust.types.transports import ConsumerT
+
+__all__ = ["RebalanceSafeRecovery", "SlaTableManager"]
+
+log = logging.getLogger(__name__)
+
+
+class RebalanceSafeRecovery(Recovery):
+    """Faust's recovery, restarted (not crashed) by a rebalance in the middle of a pass."""
+
+    async def _seek_offsets(
+        self,
+        consumer: ConsumerT,
+        tps: AbstractSet[TP],
+        offsets: Counter[TP],
+        title: str,
+    ) -> None:
+        if self.signal_recovery_start.is_set():
+            log.info("A rebalance started during %s table recovery: starting recovery over", title)
+            raise RebalanceAgain()
+        unknown = [tp for tp in tps if offsets.get(tp) is None]
+        if unknown:
+            log.warning(
+                "No start offset for %d %s changelog partition(s): reading them from the start",
+                len(unknown),
+                title,
+            )
+            for tp in unknown:
+                offsets[tp] = -1  # Faust's "never read": seeks to the first offset
+        await super()._seek_offsets(consumer, tps, offsets, title)
+
+
+class SlaTableManager(TableManager):
+    """Faust's table manager with :class:`RebalanceSafeRecovery` (``App(TableManager=...)``)."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = RebalanceSafeRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery

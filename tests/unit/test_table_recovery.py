@@ -1,0 +1,75 @@
+"""A rebalance in the middle of table recovery starts recovery over (agents/table_recovery)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from faust.tables.recovery import RebalanceAgain
+from faust.types import TP
+from sla_scenarios import ts
+
+from slawatch.agents.app import create_worker
+from slawatch.agents.table_recovery import RebalanceSafeRecovery
+from slawatch.settings import Settings
+from slawatch.sla.policy import load_policy
+
+STANDBY = TP("unit-recovery-tickets-changelog", 3)
+
+
+class _Consumer:
+    """The one call ``_seek_offsets`` makes, recorded; aiokafka would refuse ``None``."""
+
+    def __init__(self) -> None:
+        self.seeks: list[dict[TP, int]] = []
+
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        if any(not isinstance(offset, int) or offset < 0 for offset in partitions.values()):
+            raise ValueError("Offset must be a positive integer")
+        self.seeks.append(dict(partitions))
+
+
+def _recovery() -> RebalanceSafeRecovery:
+    w = create_worker(
+        Settings(app_id="unit-recovery", partitions=4), load_policy(None), clock=lambda: ts("2026-11-16 11:00")
+    )
+    recovery = w.app.tables.recovery
+    assert isinstance(recovery, RebalanceSafeRecovery)
+    return recovery
+
+
+def test_the_worker_recovers_its_tables_with_the_rebalance_safe_recovery() -> None:
+    assert isinstance(_recovery(), RebalanceSafeRecovery)
+
+
+def test_a_seek_after_a_rebalance_started_restarts_recovery_instead_of_seeking() -> None:
+    recovery = _recovery()
+    consumer = _Consumer()
+    # What on_rebalance leaves for a newly assigned standby with nothing persisted.
+    offsets: Counter[TP] = Counter()
+    offsets[STANDBY] = None  # type: ignore[assignment]
+    recovery.signal_recovery_start.set()
+    with pytest.raises(RebalanceAgain):
+        asyncio.run(recovery._seek_offsets(consumer, {STANDBY}, offsets, "standby"))  # type: ignore[arg-type]
+    assert consumer.seeks == []
+
+
+def test_an_unknown_start_offset_without_a_rebalance_reads_the_changelog_from_its_start() -> None:
+    recovery = _recovery()
+    consumer = _Consumer()
+    offsets: Counter[TP] = Counter({TP("unit-recovery-tickets-changelog", 1): 41})
+    offsets[STANDBY] = None  # type: ignore[assignment]
+    asyncio.run(recovery._seek_offsets(consumer, set(offsets), offsets, "standby"))  # type: ignore[arg-type]
+    assert consumer.seeks == [{STANDBY: 0, TP("unit-recovery-tickets-changelog", 1): 41}]
+
+
+def test_plain_faust_recovery_crashes_on_the_same_seek() -> None:
+    """The failure the subclass exists for, so that a Faust release fixing it shows here."""
+    recovery = _recovery()
+    consumer = _Consumer()
+    offsets: Counter[TP] = Counter()
+    offsets[STANDBY] = None  # type: ignore[assignment]
+    plain = super(RebalanceSafeRecovery, recovery)._seek_offsets
+    with pytest.raises(ValueError, match="positive integer"):
+        asyncio.run(plain(consumer, {STANDBY}, offsets, "standby"))  # type: ignore[arg-type]
