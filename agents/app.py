@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from slawatch.agents.barrier import CatchUpBarrier
 from slawatch.agents.changelog_writes import ChangelogWrites
 from slawatch.agents.changelog_writes import install as install_changelog_flush
+from slawatch.agents.consumer_acks import mark_acked
 from slawatch.agents.horizon import NOTHING, FiringHorizon
 from slawatch.agents.index import DeadlineIndex
 from slawatch.agents.input_watchdog import InputWatchdog
@@ -258,15 +259,8 @@ def create_worker(
     range_reader = RangeReader(settings)
 
     async def gap_filled(topic: str, partition: int, start: int, end: int) -> None:
-        """Let Faust's consumer commit past offsets it never handed over (now applied).
-
-        Without this, a gap Faust did not record itself holds the committed offset at
-        its start until the next rebalance. ``_add_gap`` is the consumer's own
-        bookkeeping for offsets that will never be acked (private; guarded).
-        """
-        add_gap = getattr(app.consumer, "_add_gap", None)
-        if callable(add_gap):
-            await add_gap(TP(topic, partition), start, end - 1)
+        """Let Faust's consumer commit past offsets applied without its stream."""
+        mark_acked(app.consumer, TP(topic, partition), start, end)
 
     processor = TicketProcessor(
         engine=engine, tickets=tickets, index=index, windows=windows, metrics=metrics,

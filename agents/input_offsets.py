@@ -29,7 +29,8 @@ RangeRereader = Callable[[str, int, int, int], Awaitable[Sequence[RereadRecord]]
 """Read ``(topic, partition, start, end)`` again from the broker: the messages ``start <= offset < end``."""
 
 GapFilled = Callable[[str, int, int, int], Awaitable[None]]
-"""Told ``(topic, partition, start, end)`` once a gap's messages are applied (so the consumer may commit past it)."""
+"""Told ``(topic, partition, start, end)`` once a gap was read again and its messages (maybe none) applied,
+so that the consumer may commit past it."""
 
 LogStart = Callable[[str, int], Awaitable[int]]
 """The first offset ``(topic, partition)`` still holds (the log start offset)."""
@@ -221,6 +222,8 @@ class InputOffsets:
                 self._reread_spans[partition] = (span[0], max(span[1], end))
             else:
                 self._reread_spans[partition] = (start, end)
-            if self._on_gap_filled is not None:
-                await self._on_gap_filled(topic, partition, start, end)
+        # Read as nothing (transaction markers) counts as done too: a marker at the tail
+        # of a partition otherwise held its committed offset one short until more input.
+        if self._on_gap_filled is not None:
+            await self._on_gap_filled(topic, partition, start, end)
         return True

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Set as AbstractSet
 
 from faust.tables import TableManager
 from faust.tables.recovery import RebalanceAgain, Recovery
@@ -40,7 +39,7 @@ class RebalanceSafeRecovery(Recovery):
     async def _seek_offsets(
         self,
         consumer: ConsumerT,
-        tps: AbstractSet[TP],
+        tps: set[TP],
         offsets: Counter[TP],
         title: str,
     ) -> None:

@@ -4,11 +4,14 @@ A transactional upstream (Kafka Connect, Flink, any exactly-once producer) leave
 commit marker after each transaction: an offset the worker's stream never sees. The
 worker treats every jump in its input offsets as a possible skip and reads the range
 again from the broker (the defence against Faust dropping queued messages around a
-rebalance); for a marker that read finds nothing, and every event is applied once.
+rebalance); for a marker that read finds nothing, and every event is applied once. The
+markers' offsets are acknowledged on Faust's consumer, so the group's commits reach the
+end of the partition (they stopped at the first marker when nothing was told to Faust).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from slawatch.settings import Settings
 from slawatch.streams.clients import make_producer
+from slawatch.streams.range_reader import RangeReader
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +35,20 @@ def _samples(worker: WorkerProcess) -> dict[str, float]:
             if s.name.startswith("slawatch_input_") or s.name == "slawatch_events_applied_total":
                 out[s.name] = out.get(s.name, 0.0) + s.value
     return out
+
+
+async def _group_committed_when(settings: Settings, wanted: int, *, timeout: float) -> int | None:
+    """The group's last committed offset of partition 0, polled until it is ``wanted``."""
+    reader = RangeReader(settings)
+    try:
+        deadline = time.time() + timeout
+        committed = await reader.group_committed(settings.app_id, settings.topic_events, 0)
+        while committed != wanted and time.time() < deadline:
+            await asyncio.sleep(0.5)
+            committed = await reader.group_committed(settings.app_id, settings.topic_events, 0)
+        return committed
+    finally:
+        await reader.close()
 
 
 def test_transaction_markers_in_the_input_are_read_as_nothing_and_every_event_applies(
@@ -71,6 +89,11 @@ def test_transaction_markers_in_the_input_are_read_as_nothing_and_every_event_ap
         assert seen.get("slawatch_input_messages_reread_total") == 0  # nothing was there to re-read
         assert seen.get("slawatch_input_offsets_unrecovered_total") == 0
         assert "could not be read again" not in worker.log_tail(400)
+
+        # The last marker, with no message after it, is caught up by the input watchdog (5 s).
+        last_offset = sent + 5 - 1  # fifteen events and five markers, offsets 0-19
+        committed = asyncio.run(_group_committed_when(settings, last_offset, timeout=45))
+        assert committed == last_offset, worker.log_tail()
     finally:
         producer.close()
         source.close()

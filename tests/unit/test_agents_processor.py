@@ -493,6 +493,18 @@ def test_an_unknown_log_start_leaves_the_first_message_unchecked(caplog: pytest.
     assert "T1" in h.tickets and h.rereads == [] and "log start offset" in caplog.text
 
 
+def test_a_gap_read_again_as_nothing_is_done_all_the_same() -> None:
+    """Transaction markers: offsets without a message. Faust is told they are done, or a
+    marker at the tail of a partition holds its committed offset one short."""
+    h = Harness(ts("2026-11-16 10:00"), log={})
+    h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
+    h.offset = 2
+    h.event(created("2026-11-16 10:00", ticket="T2"))  # offset 3: 2 is a marker
+    assert h.rereads == [(2, 3)] and h.filled == [(2, 3)]
+    assert h.sample("slawatch_input_messages_reread_total") == 0
+    assert h.sample("slawatch_input_offsets_unrecovered_total") == 0
+
+
 def test_a_gap_that_cannot_be_read_again_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     h = Harness(ts("2026-11-16 10:00"))  # no re-reader
     h.event(created("2026-11-16 10:00", ticket="T1"))  # offset 1
