@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", type=Path, help="write the KPI summary (JSON) to this file")
     p.add_argument("--quiet", action="store_true", help="no summary on stderr")
     p.add_argument(
+        "--strict", action="store_true",
+        help="exit with status 1 when any line was invalid (to check a producer's events in CI)",
+    )  # fmt: skip
+    p.add_argument(
         "--sort", action="store_true",
         help="read the whole file first and replay each ticket's lines in time order, as the live "
         "worker applies a backlog (for exports not in occurred_at order, e.g. listed ticket by ticket)",

@@ -445,7 +445,7 @@ def ticket_time_order(lines: Iterable[tuple[int, bytes | InvalidEvent]]) -> list
 
 
 def main(args: argparse.Namespace) -> int:
-    """``slawatch backtest EVENTS [--format jsonl|csv] [--policy] [--until] [--output] [--summary]``.
+    """``slawatch backtest EVENTS [--format jsonl|csv] [--policy] [--until] [--output] [--summary] [--strict]``.
 
     EVENTS: JSON Lines or a helpdesk CSV export (mapped as ``slawatch replay`` maps it),
     gzipped or not, or ``-`` for stdin.
@@ -525,6 +525,9 @@ def main(args: argparse.Namespace) -> int:
             f"as the live worker applies a backlog (docs/sla-semantics.md)",
             file=sys.stderr,
         )
+    if getattr(args, "strict", False) and summary.invalid:
+        print(f"error: {summary.invalid} invalid line(s) (--strict)", file=sys.stderr)
+        return 1
     return 0
 
 

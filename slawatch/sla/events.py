@@ -95,8 +95,16 @@ def _boolean(field: str, value: Any) -> None:
         raise _fail("bad_type", field, msg)
 
 
+def _integral(value: Any) -> bool:
+    """An integer as JSON means it: ``9`` or ``9.0`` (Jackson, JavaScript and JSON Schema's
+    ``integer`` treat them alike), never ``true``."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
 def _score(field: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not _integral(value):
         msg = f"field {field!r} must be an integer 0-10, got {_show(value)}"
         raise _fail("bad_type", field, msg)
     if not 0 <= value <= 10:
@@ -258,6 +266,22 @@ class TicketEvent:
         return default if value is None else value
 
 
+def _json_error(raw: Any, exc: orjson.JSONDecodeError) -> orjson.JSONDecodeError:
+    """The decode error of the message without its line ending: a line of a file and the
+    same message on Kafka get the same words (a line cut short inside a string read as
+    "unexpected control character" instead of "unexpected end of data")."""
+    if isinstance(raw, memoryview):
+        raw = raw.tobytes()
+    stripped = raw.rstrip("\r\n") if isinstance(raw, str) else raw.rstrip(b"\r\n")
+    if len(stripped) == len(raw):
+        return exc
+    try:
+        orjson.loads(stripped)
+    except orjson.JSONDecodeError as bare:
+        return bare
+    return exc
+
+
 def parse_event(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> TicketEvent:
     """Validate one message against the contract; raise :class:`InvalidEvent` if it breaks it."""
     obj: Any
@@ -265,8 +289,7 @@ def parse_event(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            msg = f"message is not valid JSON: {exc}"
-            raise InvalidEvent("invalid_json", msg) from None
+            raise InvalidEvent("invalid_json", f"message is not valid JSON: {_json_error(raw, exc)}") from None
     else:
         obj = dict(raw)
     if type(obj) is dict:
@@ -343,7 +366,7 @@ def _validate(obj: Any) -> TicketEvent:
         raise _fail("missing_field", "occurred_at", "required field 'occurred_at' is missing")
     at = parse_timestamp(obj["occurred_at"])
     schema = obj.get("schema")
-    if schema is not None and (not isinstance(schema, int) or isinstance(schema, bool) or schema != SCHEMA_VERSION):
+    if schema is not None and (not _integral(schema) or schema != SCHEMA_VERSION):
         msg = f"field 'schema' must be {SCHEMA_VERSION} (contract v1) or omitted; got {_show(schema)}"
         raise _fail("unsupported_schema", "schema", msg)
     required, optional = spec

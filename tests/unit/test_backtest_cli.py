@@ -88,6 +88,39 @@ def test_invalid_lines_are_reported_with_line_numbers_and_skipped(
     assert [a["kind"] for a in read_alerts(out)] == ["sla.warning", "sla.breached", "sla.escalated"]
 
 
+def test_strict_fails_a_file_with_an_invalid_line_and_still_writes_its_alerts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A producer's CI checks its events offline: exit 1 when any would be dead-lettered."""
+    good = write_events(tmp_path / "good.jsonl", [created("2026-11-16 10:00")])
+    bad = write_events(
+        tmp_path / "bad.jsonl", [created("2026-11-16 10:00"), {**created("2026-11-16 10:00"), "priority": "high"}]
+    )
+    assert (
+        main(
+            [
+                "backtest",
+                str(good),
+                "-o",
+                str(tmp_path / "a.jsonl"),
+                "--until",
+                "2026-11-17T00:00:00+08:00",
+                "--quiet",
+                "--strict",
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "b.jsonl"
+    assert (
+        main(["backtest", str(bad), "-o", str(out), "--until", "2026-11-17T00:00:00+08:00", "--quiet", "--strict"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "line 2: skipped: bad_value" in err and "1 invalid line(s) (--strict)" in err
+    assert read_alerts(out) == read_alerts(tmp_path / "a.jsonl") != []
+    assert main(["backtest", str(bad), "-o", str(out), "--quiet"]) == 0  # without --strict: skipped, not fatal
+
+
 def test_summary_goes_to_stderr_without_summary_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     events = write_events(tmp_path / "e.jsonl", [created("2026-11-16 10:00")])
     main(["backtest", str(events), "-o", str(tmp_path / "a.jsonl")])

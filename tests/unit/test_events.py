@@ -53,6 +53,17 @@ def test_schema_version_one_may_be_given_or_omitted() -> None:
     assert rejection(event(schema=2)).code == "unsupported_schema"
 
 
+def test_an_integer_written_with_a_zero_fraction_is_that_integer() -> None:
+    """Jackson writes a Double score as ``9.0``; JSON Schema's ``integer`` accepts it."""
+    survey = {**event(type="survey.submitted"), "score": 9.0}
+    assert parse_event(survey).get("score") == 9
+    assert parse_event(event(schema=1.0)).event_id == "e-1"
+    assert rejection({**survey, "score": 9.5}).code == "bad_type"
+    assert rejection({**survey, "score": 11.0}).code == "out_of_range"
+    assert rejection({**survey, "score": True}).code == "bad_type"
+    assert rejection(event(schema=2.0)).code == "unsupported_schema"
+
+
 @pytest.mark.parametrize(
     ("raw", "code", "field"),
     [
@@ -147,7 +158,14 @@ def test_every_type_of_the_contract_is_known() -> None:
         event(occurred_at="2026-11-20T17:30:00"),
         event(type="ticket.assigned"),
         {**event(type="survey.submitted"), "score": 11},
+        {**event(type="survey.submitted"), "score": 9.0},
+        {**event(type="survey.submitted"), "score": 7.5},
+        {**event(type="survey.submitted"), "score": 11.0},
+        event(schema=1.0),
+        event(schema=2),
         event(ticket_id=""),
+        event(department="d" * 257),
+        event(title="t" * 10_001),
     ],
 )
 def test_shipped_json_schema_agrees_with_the_validator(obj: dict[str, Any]) -> None:
@@ -159,3 +177,11 @@ def test_shipped_json_schema_agrees_with_the_validator(obj: dict[str, Any]) -> N
     checker = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
     theirs = checker.is_valid(obj)
     assert ours == theirs
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_a_line_cut_short_reads_as_the_same_message_cut_short(ending: bytes) -> None:
+    """``slawatch backtest`` of a file and the worker's dead-letter record use the same words."""
+    message = b'{"event_id":"e1","type":"ticket.cr'
+    assert rejection(message + ending).message == rejection(message).message
+    assert "unexpected end of data" in rejection(message).message

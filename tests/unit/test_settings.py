@@ -283,3 +283,9 @@ def test_the_expiry_sweep_interval_is_a_setting(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("SLAWATCH_EXPIRE_SWEEP_SECONDS", "0")
     with pytest.raises(ConfigError, match="SLAWATCH_EXPIRE_SWEEP_SECONDS"):
         load_settings()
+
+
+def test_every_setting_is_in_the_operations_settings_reference() -> None:
+    reference = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    missing = [name for name in Settings.model_fields if f"`SLAWATCH_{name.upper()}`" not in reference]
+    assert missing == []
