@@ -267,7 +267,7 @@ def create_worker(
         bounds=bounds, publish_alerts=publish_alerts, dead_letter=dead_letter, clock=clock,
         reread=range_reader.read, on_gap_filled=gap_filled, log_start=range_reader.log_start,
         last_committed=lambda partition: group_committed(worker.events_tp(partition)),
-        retain_closed=settings.retain_closed_tickets,
+        retain_closed=settings.retain_closed_tickets, input_partitions=settings.partitions,
         horizon=FiringHorizon(idle_seconds=settings.history_idle_seconds,
                               live_lag_seconds=settings.history_lag_seconds),
     )  # fmt: skip

@@ -56,6 +56,7 @@ from slawatch.streams.codecs import (
     encode_dead_letter,
 )
 from slawatch.streams.range_reader import RereadRecord
+from slawatch.streams.topics import default_partition
 
 __all__ = [
     "AlertPublisher",
@@ -154,6 +155,7 @@ class TicketProcessor:
         last_committed: LastCommitted | None = None,
         retain_closed: int = 0,
         horizon: FiringHorizon | None = None,
+        input_partitions: int | None = None,
     ) -> None:
         self.engine = engine
         self.tickets = tickets
@@ -185,6 +187,10 @@ class TicketProcessor:
         self._reported_years: set[tuple[str, int]] = set()
         #: Input partitions where a message not keyed by its ticket_id was logged.
         self._miskeyed_logged: set[int] = set()
+        #: The input topic's partition count, to check that a ticket's key is where
+        #: murmur2 puts it (None: not checked).
+        self.input_partitions = input_partitions
+        self._mispartitioned_logged: set[int] = set()
         #: Wall-clock time of the last input message handled (for /sla/health).
         self.last_event_at: float | None = None
         #: Latest ``occurred_at`` this worker has applied (since it started): retention is
@@ -249,6 +255,8 @@ class TicketProcessor:
             return
         if key != event.ticket_id.encode():  # an unkeyed message (None) too
             self._miskeyed(partition, offset)
+        elif self.input_partitions is not None and default_partition(key, self.input_partitions) != partition:
+            self._mispartitioned(partition, offset)
         prior_due = self.index.next_instant(partition, event.ticket_id)
         try:
             out = self.engine.apply(self._load(event.ticket_id), event)
@@ -319,6 +327,25 @@ class TicketProcessor:
                 "input partition %d: the message at offset %d is not keyed by its ticket_id "
                 "(docs/events.md); a ticket's events may spread over partitions and be applied "
                 "out of order. Counted in slawatch_events_miskeyed_total; logged once per partition",
+                partition, offset,
+            )  # fmt: skip
+
+    def _mispartitioned(self, partition: int, offset: int) -> None:
+        """Count (and log once per partition) a rightly keyed message in another partition.
+
+        Its producer does not partition with murmur2 (a librdkafka client's CRC32 default,
+        a custom partitioner, an explicit partition). Alone it is consistent; beside a
+        producer that does, one ticket's events land in two partitions, and with several
+        workers its state splits (docs/events.md).
+        """
+        self.metrics.mispartitioned()
+        if partition not in self._mispartitioned_logged:
+            self._mispartitioned_logged.add(partition)
+            log.warning(
+                "input partition %d: the message at offset %d is keyed by its ticket_id but Kafka's "
+                "default partitioner (murmur2) puts that key in another partition; a producer "
+                "partitions otherwise (docs/events.md). Counted in slawatch_events_mispartitioned_total; "
+                "logged once per partition",
                 partition, offset,
             )  # fmt: skip
 

@@ -68,6 +68,7 @@ METRIC_LABELS: dict[str, frozenset[str]] = {
     "slawatch_events_applied_total": frozenset({"type"}),
     "slawatch_events_duplicate_total": frozenset(),
     "slawatch_events_miskeyed_total": frozenset(),
+    "slawatch_events_mispartitioned_total": frozenset(),
     "slawatch_events_dead_lettered_total": frozenset({"reason"}),
     "slawatch_tickets_created_total": _D,
     "slawatch_tickets_resolved_total": _D | {"on_time", "first_contact"},

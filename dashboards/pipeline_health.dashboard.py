@@ -11,6 +11,7 @@ from slawatch.dashboards.common import *
 APPLIED = "slawatch_events_applied_total"
 DUPLICATES = "slawatch_events_duplicate_total"
 MISKEYED = "slawatch_events_miskeyed_total"
+MISPARTITIONED = "slawatch_events_mispartitioned_total"
 DEAD = "slawatch_events_dead_lettered_total"
 LAST_EVENT = "slawatch_last_event_processed_timestamp_seconds"
 UP = 'up{job="slawatch"}'
@@ -118,10 +119,12 @@ panels = [
                 (rate(DUPLICATES), "duplicates"),
                 (rate(DEAD, by="reason"), "DLQ {{reason}}"),
                 (rate(MISKEYED), "not keyed by ticket_id"),
+                (rate(MISPARTITIONED), "not in murmur2's partition"),
             ],
             description="Duplicates: repeated event_id, ignored. DLQ: rejected events by reason"
-            " code (InvalidEvent.code). Not keyed by ticket_id: applied, but the producer breaks"
-            " the contract (docs/events.md).",
+            " code (InvalidEvent.code). Not keyed by ticket_id, or keyed by it but not in the"
+            " partition murmur2 gives the key: applied, but the producer breaks the contract"
+            " (docs/events.md).",
             unit="ops",
         ),
         12,

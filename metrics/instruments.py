@@ -58,6 +58,7 @@ class Instruments(NamedTuple):
     events_applied: Counter
     events_duplicate: Counter
     events_miskeyed: Counter
+    events_mispartitioned: Counter
     events_dead_lettered: Counter
     tickets_created: Counter
     tickets_resolved: Counter
@@ -107,6 +108,12 @@ def build_instruments(registry: CollectorRegistry) -> Instruments:
         events_miskeyed=Counter(
             "slawatch_events_miskeyed_total",
             "Input events whose Kafka message key is not their ticket_id (applied all the same).",
+            registry=r,
+        ),
+        events_mispartitioned=Counter(
+            "slawatch_events_mispartitioned_total",
+            "Input events keyed by their ticket_id but not in the partition Kafka's default "
+            "(murmur2) partitioner gives that key (applied all the same).",
             registry=r,
         ),
         events_dead_lettered=Counter(

@@ -69,6 +69,10 @@ class SlaMetrics:
         """An input event's message key was not its ticket_id (events.md keys by ticket)."""
         self.instruments.events_miskeyed.inc()
 
+    def mispartitioned(self) -> None:
+        """An input event keyed by its ticket_id sat in another partition than murmur2 gives."""
+        self.instruments.events_mispartitioned.inc()
+
     def dead_lettered(self, reason: str) -> None:
         """An input event was rejected; ``reason`` is ``InvalidEvent.code``."""
         self.instruments.events_dead_lettered.labels(reason=code_label(reason)).inc()

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from kafka.partitioner.default import murmur2
+
 from slawatch.exceptions import BrokerError
 from slawatch.settings import Settings
 from slawatch.streams.clients import connection_problem, make_admin
@@ -30,6 +32,7 @@ from slawatch.streams.clients import connection_problem, make_admin
 __all__ = [
     "TopicReport",
     "copartitioned_topics",
+    "default_partition",
     "ensure_topics",
     "follow_input_topic",
     "other_window_sizes",
@@ -238,3 +241,14 @@ def _kafka_types() -> Any:
     return types.SimpleNamespace(
         NewTopic=NewTopic, KafkaError=KafkaError, TopicAlreadyExistsError=TopicAlreadyExistsError
     )
+
+
+def default_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for ``key``: murmur2, as the Java
+    client, kafka-python and aiokafka (and so ``slawatch replay`` and ``simulate``) do.
+
+    librdkafka-based clients default to CRC32 (docs/events.md): one producer alone is
+    consistent, but with a second that uses murmur2 a ticket's events split between
+    partitions, and so between workers.
+    """
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions

@@ -27,6 +27,7 @@ from slawatch.sla.engine import SlaEngine, TicketState
 from slawatch.sla.policy import load_policy
 from slawatch.streams.codecs import Tick, encode_tick
 from slawatch.streams.range_reader import RereadRecord
+from slawatch.streams.topics import default_partition
 
 
 class Harness:
@@ -37,6 +38,7 @@ class Harness:
         log: dict[int, RereadRecord] | None = None,
         log_start: int | None = None,
         retain_closed: int = 0,
+        input_partitions: int | None = None,
     ) -> None:
         """``log``: what the broker holds by offset, for gaps the processor re-reads
         (None: no re-reader, as when the worker cannot reach the broker); ``log_start``:
@@ -63,7 +65,7 @@ class Harness:
             publish_alerts=self._publish, dead_letter=self._dead_letter, clock=lambda: self.now,
             reread=self._reread if log is not None else None, on_gap_filled=self._filled,
             log_start=self._log_start if log_start is not None else None,
-            last_committed=self._committed, retain_closed=retain_closed,
+            last_committed=self._committed, retain_closed=retain_closed, input_partitions=input_partitions,
         )  # fmt: skip
         self.offset = 0
 
@@ -619,6 +621,34 @@ def test_messages_keyed_by_their_ticket_id_are_not_miskeyed() -> None:
     h.event(created("2026-11-16 10:00", ticket="工单-1"))
     h.event(b"{not json", key=b"T9")  # dead-lettered, so nothing to compare the key with
     assert h.sample("slawatch_events_miskeyed_total") == 0
+
+
+def test_a_rightly_keyed_message_in_the_partition_murmur2_gives_is_not_mispartitioned() -> None:
+    h = Harness(ts("2026-11-16 10:00"), input_partitions=8)
+    h.event(created("2026-11-16 10:00", ticket="20261116001"), partition=default_partition(b"20261116001", 8))
+    assert h.sample("slawatch_events_mispartitioned_total") == 0
+
+
+def test_a_rightly_keyed_message_in_another_partition_is_applied_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A CRC32 (librdkafka) producer beside a murmur2 one splits a ticket between partitions."""
+    h = Harness(ts("2026-11-16 10:00"), input_partitions=8)
+    elsewhere = (default_partition(b"20261116001", 8) + 1) % 8
+    with caplog.at_level("WARNING"):
+        h.event(created("2026-11-16 10:00", ticket="20261116001"), partition=elsewhere)
+        h.event(ev("ticket.responded", "2026-11-16 10:05", ticket="20261116001"), partition=elsewhere)
+    assert "20261116001" in h.tickets
+    assert h.sample("slawatch_events_mispartitioned_total") == 2
+    assert caplog.text.count("default partitioner (murmur2)") == 1
+    assert "20261116001" not in caplog.text  # no customer data in logs
+
+
+def test_a_miskeyed_message_is_not_counted_as_mispartitioned_too() -> None:
+    h = Harness(ts("2026-11-16 10:00"), input_partitions=8)
+    h.event(created("2026-11-16 10:00", ticket="T1"), key=b"customer-42", partition=default_partition(b"T1", 8) ^ 1)
+    assert h.sample("slawatch_events_miskeyed_total") == 1
+    assert h.sample("slawatch_events_mispartitioned_total") == 0
 
 
 def test_a_catch_up_that_cannot_read_leaves_the_partition_where_it_was() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from slawatch.streams.topics import other_window_sizes, window_table_name
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from slawatch.streams.topics import default_partition, other_window_sizes, window_table_name
 
 
 def test_window_tables_of_other_sizes_of_the_same_app_are_found() -> None:
@@ -19,3 +22,10 @@ def test_window_tables_of_another_app_id_are_not_this_apps() -> None:
 def test_the_changelog_name_is_the_one_faust_gives_the_window_table() -> None:
     assert window_table_name(3600) == "windows-3600s"
     assert other_window_sizes([f"a-{window_table_name(90)}-changelog"], "a", ()) == [90]
+
+
+@pytest.mark.parametrize("key", [b"20261122007", "工单-7".encode(), b"", b"x" * 300])
+@pytest.mark.parametrize("partitions", [1, 3, 8, 12])
+def test_default_partition_is_where_kafkas_default_partitioner_puts_the_key(key: bytes, partitions: int) -> None:
+    everything = list(range(partitions))
+    assert default_partition(key, partitions) == DefaultPartitioner()(key, everything, everything)
