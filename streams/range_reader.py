@@ -47,6 +47,8 @@ class RangeReader:
     The consumer is kept between reads (a gap is rare, but a transactional upstream
     leaves a one-offset hole for every commit marker, each of which looks like a gap)
     and closed by :meth:`close`. Reads are serialised: one consumer, one assignment.
+    So is the admin client that asks for a group's committed offsets (once per partition
+    a worker takes over: eight partitions taken over, eight questions, one connection).
     """
 
     def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
@@ -54,6 +56,8 @@ class RangeReader:
         self.timeout = timeout
         self._consumer: Any = None
         self._lock = asyncio.Lock()
+        self._admin: Any = None
+        self._admin_lock = asyncio.Lock()
 
     def _options(self) -> dict[str, Any]:
         settings = self.settings
@@ -94,7 +98,7 @@ class RangeReader:
             try:
                 return await asyncio.wait_for(self._read(topic, partition, start, end), self.timeout)
             except BaseException:
-                await self.close()
+                await self._close_consumer()
                 raise
 
     async def _read(self, topic: str, partition: int, start: int, end: int) -> list[RereadRecord]:
@@ -139,26 +143,53 @@ class RangeReader:
                 ask = consumer.end_offsets if end else consumer.beginning_offsets
                 offsets = await asyncio.wait_for(ask(tps), self.timeout)
             except BaseException:
-                await self.close()
+                await self._close_consumer()
                 raise
         return {tp.partition: int(offset) for tp, offset in offsets.items()}
 
     async def group_committed(self, group_id: str, topic: str, partition: int) -> int | None:
         """The last offset of ``topic[partition]`` the consumer group ``group_id`` committed
         (the committed position minus one), or None when it committed nothing there."""
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        admin = AIOKafkaAdminClient(**self._admin_options())
         tp = TopicPartition(topic, partition)
-        try:
-            await asyncio.wait_for(admin.start(), self.timeout)
-            found = await asyncio.wait_for(admin.list_consumer_group_offsets(group_id, partitions=[tp]), self.timeout)
-        finally:
-            await admin.close()
+        async with self._admin_lock:
+            try:
+                admin = await self._ensure_admin()
+                found = await asyncio.wait_for(
+                    admin.list_consumer_group_offsets(group_id, partitions=[tp]), self.timeout
+                )
+            except BaseException:
+                await self._close_admin()  # reopened by the next question
+                raise
         committed = found.get(tp)
         return committed.offset - 1 if committed is not None and committed.offset > 0 else None
 
+    async def _ensure_admin(self) -> Any:
+        if self._admin is None:
+            from aiokafka.admin import AIOKafkaAdminClient
+
+            admin = AIOKafkaAdminClient(**self._admin_options())
+            try:
+                await asyncio.wait_for(admin.start(), self.timeout)
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin = admin
+        return self._admin
+
+    async def _close_admin(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            try:
+                await admin.close()
+            except Exception:  # best effort, as for the consumer
+                log.debug("closing the range reader's admin client failed", exc_info=True)
+
     async def close(self) -> None:
+        """Close the consumer and the admin client (the worker's shutdown)."""
+        await self._close_admin()
+        await self._close_consumer()
+
+    async def _close_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             try:

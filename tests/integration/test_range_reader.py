@@ -116,8 +116,13 @@ def test_the_group_committed_offset_is_the_one_another_member_committed(
             await other.stop()
         reader = RangeReader(test_settings, timeout=20)
         try:
-            return await reader.group_committed(group, topic, 0), await reader.group_committed(group, topic, 1)
+            first = await reader.group_committed(group, topic, 0)
+            admin = reader._admin
+            second = await reader.group_committed(group, topic, 1)
+            assert admin is not None and reader._admin is admin  # one admin connection for both
+            return first, second
         finally:
             await reader.close()
+            assert reader._admin is None
 
     assert asyncio.run(committed()) == (6, None)
