@@ -13,11 +13,14 @@ run of consecutive acknowledged offsets) meets every such offset twice and advan
 offset per commit through them: 500 caught-up offsets kept the committed offset behind
 for 500 commits (~23 min), and a restart in that time read them all again. Recording them
 as acknowledged, exactly as ``Consumer.ack`` does, makes Faust's own later ack of the
-same offset a no-op.
+same offset a no-op. Faust may also have recorded the same jump as a gap itself (its
+fetcher does when it sees one): that part of its gap is removed, or its commit would
+meet those offsets twice all the same.
 
-Private Faust bookkeeping (``_acked``, ``_acked_index``, ``_committed_offset``),
-faust-streaming 0.15; every attribute is looked up defensively so that a Faust without
-them leaves the offsets to the next rebalance, as before the worker filled gaps at all.
+Private Faust bookkeeping (``_acked``, ``_acked_index``, ``_committed_offset``, ``_gap``,
+and ``ack_lock``, imported), faust-streaming 0.15; the consumer's attributes are looked
+up defensively so that a Faust without them leaves the offsets to the next rebalance, as
+before the worker filled gaps at all.
 """
 
 from __future__ import annotations
@@ -53,4 +56,8 @@ def mark_acked(consumer: Any, tp: TP, start: int, end: int) -> int:
                 recorded += 1
         if recorded and hasattr(consumer, "_n_acked"):
             consumer._n_acked += recorded
+        gaps = getattr(consumer, "_gap", None)
+        gap = gaps.get(tp) if gaps is not None else None
+        if gap:
+            gap.chop(start, end)
     return recorded

@@ -11,11 +11,17 @@ recovery service crashes and takes the worker down (seen in the operations walkt
 of 2026-12-06: ``[^---Recovery]: Crashed reason=ValueError(...)`` 0.02 s after the
 rebalance).
 
-:class:`RebalanceSafeRecovery` checks, before every seek the loop makes, whether a
-rebalance has started since the pass began; if so it raises the ``RebalanceAgain`` the
-loop already handles ("start over with the new assignment"), which is what upstream
-meant to happen. An offset still unknown without a rebalance pending (it should not
-be) is read from the changelog's start, as Faust does for a partition never read.
+When the new assignment has no standby partitions (one worker left), the loop runs on
+instead into ``on_recovery_completed``, which declares recovery over and lets the tables'
+recovery hooks (slawatch rebuilds its deadline index there) run on half-restored tables
+before the next pass.
+
+:class:`RebalanceSafeRecovery` checks, before every ``_seek_offsets`` and before
+``on_recovery_completed``, whether a rebalance has started since the pass began; if so
+it raises the ``RebalanceAgain`` the loop already handles ("start over with the new
+assignment"), which is what upstream meant to happen. An offset still unknown without a
+rebalance pending (it should not be) is read from the changelog's start, as Faust does
+for a partition never read.
 """
 
 from __future__ import annotations
@@ -36,6 +42,15 @@ log = logging.getLogger(__name__)
 class RebalanceSafeRecovery(Recovery):
     """Faust's recovery, restarted (not crashed) by a rebalance in the middle of a pass."""
 
+    def _rebalance_pending(self, step: str) -> None:
+        if self.signal_recovery_start.is_set():
+            log.info("A rebalance started during %s: starting recovery over", step)
+            raise RebalanceAgain()
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        self._rebalance_pending("table recovery")
+        await super().on_recovery_completed(generation_id)
+
     async def _seek_offsets(
         self,
         consumer: ConsumerT,
@@ -43,9 +58,7 @@ class RebalanceSafeRecovery(Recovery):
         offsets: Counter[TP],
         title: str,
     ) -> None:
-        if self.signal_recovery_start.is_set():
-            log.info("A rebalance started during %s table recovery: starting recovery over", title)
-            raise RebalanceAgain()
+        self._rebalance_pending(f"{title} table recovery")
         unknown = [tp for tp in tps if offsets.get(tp) is None]
         if unknown:
             log.warning(

@@ -76,3 +76,23 @@ def test_offsets_already_committed_or_acknowledged_are_left_alone(consumer: faus
 
 def test_a_consumer_without_faust_bookkeeping_is_left_alone() -> None:
     assert mark_acked(object(), TP0, 0, 5) == 0
+
+
+def test_a_jump_faust_recorded_as_a_gap_itself_does_not_crawl_either(consumer: faust.types.ConsumerT) -> None:
+    """Faust's fetcher saw the jump 9 -> 600 and recorded 10-600 as a gap; the worker then
+    read 10-599 again and applied them."""
+    asyncio.run(consumer._add_gap(TP0, 10, 600))  # type: ignore[attr-defined]
+    mark_acked(consumer, TP0, 10, 600)
+    _stream_acks(consumer, 600, 609)
+    commits = [c for c in _commits(consumer, 5) if c is not None]
+    assert commits[-1] == 610 and len(commits) <= 2  # 591 commits when the gap was left
+
+
+def test_with_nothing_committed_every_offset_is_recorded_and_counts_towards_commit_every(
+    consumer: faust.types.ConsumerT,
+) -> None:
+    consumer._committed_offset[TP0] = None  # type: ignore[attr-defined]
+    before = consumer._n_acked  # type: ignore[attr-defined]
+    assert mark_acked(consumer, TP0, 0, 4) == 4
+    assert consumer._n_acked == before + 4  # type: ignore[attr-defined]
+    assert _commits(consumer, 1) == [4]

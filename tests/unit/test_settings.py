@@ -289,3 +289,24 @@ def test_every_setting_is_in_the_operations_settings_reference() -> None:
     reference = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
     missing = [name for name in Settings.model_fields if f"`SLAWATCH_{name.upper()}`" not in reference]
     assert missing == []
+
+
+def test_the_settings_reference_gives_each_default() -> None:
+    reference = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1]: line for line in reference.splitlines() if line.startswith("| `SLAWATCH_")}
+    label_lists = {"departments", "channels", "product_lines", "vendors"}  # "see metrics.md"
+    wrong = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if field.default_factory is not None or default is None or name in label_lists:
+            continue
+        if isinstance(default, tuple):
+            shown = ",".join(str(v) for v in default)
+        elif isinstance(default, float) and default.is_integer():
+            shown = str(int(default))
+        else:
+            shown = str(default)
+        row = next(line for cell, line in rows.items() if f"`SLAWATCH_{name.upper()}`" in cell)
+        if f"`{shown}`" not in row:
+            wrong.append((name, shown))
+    assert wrong == []

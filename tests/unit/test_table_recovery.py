@@ -19,7 +19,8 @@ STANDBY = TP("unit-recovery-tickets-changelog", 3)
 
 
 class _Consumer:
-    """The one call ``_seek_offsets`` makes, recorded; aiokafka would refuse ``None``."""
+    """The one call ``_seek_offsets`` makes, recorded, refusing what aiokafka's
+    ``AIOKafkaConsumer.seek`` refuses (it raised the worker's crash)."""
 
     def __init__(self) -> None:
         self.seeks: list[dict[TP, int]] = []
@@ -64,8 +65,8 @@ def test_an_unknown_start_offset_without_a_rebalance_reads_the_changelog_from_it
     assert consumer.seeks == [{STANDBY: 0, TP("unit-recovery-tickets-changelog", 1): 41}]
 
 
-def test_plain_faust_recovery_crashes_on_the_same_seek() -> None:
-    """The failure the subclass exists for, so that a Faust release fixing it shows here."""
+def test_plain_faust_recovery_passes_the_unknown_offset_on_to_the_seek() -> None:
+    """The failure the subclass exists for: Faust 0.15 seeks to ``None``."""
     recovery = _recovery()
     consumer = _Consumer()
     offsets: Counter[TP] = Counter()
@@ -73,3 +74,19 @@ def test_plain_faust_recovery_crashes_on_the_same_seek() -> None:
     plain = super(RebalanceSafeRecovery, recovery)._seek_offsets
     with pytest.raises(ValueError, match="positive integer"):
         asyncio.run(plain(consumer, {STANDBY}, offsets, "standby"))  # type: ignore[arg-type]
+
+
+def test_recovery_is_not_declared_complete_once_a_rebalance_started() -> None:
+    """With no standby partitions left the loop goes straight on to ``on_recovery_completed``,
+    which would rebuild the deadline index from half-restored tables."""
+    recovery = _recovery()
+    completed: list[int] = []
+
+    async def on_rebalance_complete(*_args: object, **_kwargs: object) -> None:
+        completed.append(1)
+
+    recovery.app.on_rebalance_complete.connect(on_rebalance_complete)
+    recovery.signal_recovery_start.set()
+    with pytest.raises(RebalanceAgain):
+        asyncio.run(recovery.on_recovery_completed(0))
+    assert completed == []
