@@ -198,3 +198,24 @@ def test_health_counts_a_stalled_history_partition_with_input_waiting_as_on_even
     assert health(w)["partitions_on_event_time"] == 0
     w.input_waiting = lambda partition: partition == 1  # Kafka still holds its next lines
     assert health(w)["partitions_on_event_time"] == 1
+
+
+def test_input_counts_as_waiting_after_an_assignment_until_the_broker_says_how_far_it_goes(worker: Any) -> None:
+    """A partition just assigned, with no watermark known yet, is not taken for quiet (its
+    thresholds would fire on the wall clock while a replay still feeds it), but not forever."""
+    w, _, _ = worker
+    assert w.input_waiting(0) is False  # never assigned: nothing to wait for
+    w.rebuilt_at = w.now[0]  # an assignment's recovery just ended
+    assert w.input_waiting(0) is True
+    w.now[0] += 31  # catch_up_max_wait (30 s) without any reading
+    assert w.input_waiting(0) is False
+
+
+def test_input_waiting_follows_the_log_end_the_broker_gave(worker: Any) -> None:
+    w, _, _ = worker
+    w.rebuilt_at = w.now[0]
+    w.input_ends[0] = 10  # offsets 0-9 in the partition
+    w.processor.offsets.processed[0] = 5
+    assert w.input_waiting(0) is True
+    w.processor.offsets.processed[0] = 9
+    assert w.input_waiting(0) is False
