@@ -60,13 +60,12 @@ from slawatch.streams.codecs import (
     encode_tick,
 )
 from slawatch.streams.range_reader import RangeReader
-from slawatch.streams.topics import window_table_name
+from slawatch.streams.topics import TICKETS_TABLE, window_table_name
 
 __all__ = ["SlaWorker", "broker_credentials", "create_app", "create_worker"]
 
 log = logging.getLogger(__name__)
 
-TICKETS_TABLE = "tickets"
 #: Ticket summaries read per slice after a rebuild (~15 us each: ~30 ms of the loop).
 SUMMARY_SLICE = 2000
 

@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, help="settings file (YAML or TOML)")
 
-    p = sub.add_parser("topics", help="create the input, dead-letter, alerts and tick topics (idempotent)")
+    p = sub.add_parser(
+        "topics", help="create the input, dead-letter, alerts and tick topics and the tables' changelogs (idempotent)"
+    )
     _common(p)
 
     p = sub.add_parser("worker", help="run the Faust worker: ingest, SLA clocks, alerts, metrics")

@@ -29,7 +29,9 @@ from slawatch.settings import Settings
 from slawatch.streams.clients import connection_problem, make_admin
 
 __all__ = [
+    "TICKETS_TABLE",
     "TopicReport",
+    "changelog_topics",
     "copartitioned_topics",
     "default_partition",
     "ensure_topics",
@@ -78,10 +80,12 @@ def _existing_partitions(admin: Any, names: Iterable[str]) -> dict[str, int]:
 def prepare_topics(settings: Settings, *, verbose: bool = False, timeout: float = 30.0) -> Settings:
     """A worker's start (also ``slawatch topics`` and ``slawatch run``): follow the input
     topic (:func:`follow_input_topic`), then create what is missing
-    (:func:`ensure_topics`), over one admin connection; return the settings to run with."""
+    (:func:`ensure_topics`, then the tables' changelogs), over one admin connection;
+    return the settings to run with."""
     with _admin_client(settings, timeout) as admin:
         settings = follow_input_topic(settings, timeout=timeout, admin=admin)
         ensure_topics(settings, verbose=verbose, timeout=timeout, admin=admin)
+        _create_changelogs(settings, admin, timeout, verbose=verbose)
         others = other_window_sizes(admin.list_topics(), settings.app_id, settings.window_sizes_seconds)
     if others:
         log.warning(
@@ -95,6 +99,55 @@ def prepare_topics(settings: Settings, *, verbose: bool = False, timeout: float 
             ", ".join(str(n) for n in settings.window_sizes_seconds),
         )
     return settings
+
+
+#: The worker's table of ticket states (its changelog: ``<app id>-tickets-changelog``).
+TICKETS_TABLE = "tickets"
+
+
+def changelog_topics(settings: Settings) -> dict[str, dict[str, str]]:
+    """The worker's table changelog topics and the configuration Faust gives them.
+
+    Faust creates them when a worker starts, but several workers starting together on
+    a fresh app id met a changelog topic not yet in their metadata: "has 0 partitions",
+    the ingest agent crashed and restarted for ~16 s, and the window increments of the
+    events it was applying were lost. Created here first, with Faust's own settings (a
+    table's changelog compacted; a windowed table's also deleted after the windows
+    expire), they exist before any worker subscribes; Faust leaves existing topics as
+    they are.
+    """
+    topics = {f"{settings.app_id}-{TICKETS_TABLE}-changelog": {"cleanup.policy": "compact"}}
+    retention_ms = str(int(settings.window_expires_seconds * 1000))
+    for size in settings.window_sizes_seconds:
+        topics[_window_changelog(settings.app_id, size)] = {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": retention_ms,
+        }
+    return topics
+
+
+def _create_changelogs(settings: Settings, admin: Any, timeout: float, *, verbose: bool = False) -> None:
+    kafka_types = _kafka_types()
+    existing = set(admin.list_topics())
+    for name, config in changelog_topics(settings).items():
+        created = False
+        if name not in existing:
+            try:
+                admin.create_topics(
+                    [
+                        kafka_types.NewTopic(
+                            name, settings.partitions, settings.replication_factor, topic_configs=config
+                        )
+                    ],
+                    timeout_ms=int(timeout * 1000),
+                )
+                created = True
+            except kafka_types.TopicAlreadyExistsError:
+                pass  # another worker created it a moment ago
+        line = f"topic {name}: {'created' if created else 'exists'} (table changelog)"
+        log.info(line)
+        if verbose:
+            print(line, file=sys.stdout, flush=True)
 
 
 def window_table_name(size: int) -> str:

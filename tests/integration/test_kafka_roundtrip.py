@@ -12,13 +12,20 @@ import pytest
 from slawatch.exceptions import BrokerError
 from slawatch.settings import Settings
 from slawatch.streams.clients import make_admin, make_consumer, make_producer
-from slawatch.streams.topics import ensure_topics, follow_input_topic, prepare_topics, topic_names
+from slawatch.streams.topics import changelog_topics, ensure_topics, follow_input_topic, prepare_topics, topic_names
 
 
 def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
+    """Partition counts as the broker describes them; a topic created a moment ago may be
+    described with none until its metadata has spread (seen once), so that is asked again."""
     admin = make_admin(settings)
     try:
-        return {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names)}
+        deadline = time.monotonic() + 10
+        while True:
+            counts = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names)}
+            if all(counts.values()) or time.monotonic() > deadline:
+                return counts
+            time.sleep(0.2)
     finally:
         admin.close()
 
@@ -64,6 +71,24 @@ def test_a_worker_start_follows_the_input_topic_and_creates_the_rest_with_its_co
     assert settings.partitions == 3
     again = ensure_topics(settings)
     assert {r.name: (r.partitions, r.created) for r in again} == {name: (3, False) for name in topic_names(settings)}
+
+
+def test_a_worker_start_creates_the_table_changelogs_with_fausts_configuration(test_settings: Settings) -> None:
+    """Several workers starting on a fresh app id then find them in their metadata."""
+    settings = prepare_topics(test_settings.model_copy(update={"partitions": 3}))
+    wanted = changelog_topics(settings)
+    assert partition_counts(settings, sorted(wanted)) == dict.fromkeys(wanted, 3)
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = make_admin(settings)
+    try:
+        for name, config in wanted.items():
+            described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+            found = described["topic"][name]  # kafka-python 3.0: {kind: {name: {key: {"value": ...}}}}
+            assert {key: found[key]["value"] for key in config} == config
+    finally:
+        admin.close()
+    prepare_topics(settings)  # a second start leaves them as they are
 
 
 def _start_warnings_with_topic(settings: Settings, caplog: pytest.LogCaptureFixture, topic: str) -> str:
