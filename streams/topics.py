@@ -20,7 +20,7 @@ import functools
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +84,9 @@ def prepare_topics(settings: Settings, *, verbose: bool = False, timeout: float 
     return the settings to run with."""
     with _admin_client(settings, timeout) as admin:
         settings = follow_input_topic(settings, timeout=timeout, admin=admin)
-        ensure_topics(settings, verbose=verbose, timeout=timeout, admin=admin)
-        _create_changelogs(settings, admin, timeout, verbose=verbose)
+        changelogs = changelog_topics(settings)
+        names = [*topic_names(settings), *changelogs]
+        ensure_topics(settings, names, configs=changelogs, verbose=verbose, timeout=timeout, admin=admin)
         others = other_window_sizes(admin.list_topics(), settings.app_id, settings.window_sizes_seconds)
     if others:
         log.warning(
@@ -124,30 +125,6 @@ def changelog_topics(settings: Settings) -> dict[str, dict[str, str]]:
             "retention.ms": retention_ms,
         }
     return topics
-
-
-def _create_changelogs(settings: Settings, admin: Any, timeout: float, *, verbose: bool = False) -> None:
-    kafka_types = _kafka_types()
-    existing = set(admin.list_topics())
-    for name, config in changelog_topics(settings).items():
-        created = False
-        if name not in existing:
-            try:
-                admin.create_topics(
-                    [
-                        kafka_types.NewTopic(
-                            name, settings.partitions, settings.replication_factor, topic_configs=config
-                        )
-                    ],
-                    timeout_ms=int(timeout * 1000),
-                )
-                created = True
-            except kafka_types.TopicAlreadyExistsError:
-                pass  # another worker created it a moment ago
-        line = f"topic {name}: {'created' if created else 'exists'} (table changelog)"
-        log.info(line)
-        if verbose:
-            print(line, file=sys.stdout, flush=True)
 
 
 def window_table_name(size: int) -> str:
@@ -201,6 +178,7 @@ def ensure_topics(
     settings: Settings,
     names: Iterable[str] | None = None,
     *,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
     verbose: bool = False,
     timeout: float = 30.0,
     admin: Any = None,
@@ -210,7 +188,9 @@ def ensure_topics(
     Idempotent: existing topics are left as they are. Raises :class:`BrokerError` when
     the broker cannot be reached, or, when ``names`` holds both co-partitioned topics (a
     worker's start), when one of them has a partition count other than
-    ``settings.partitions``. ``admin``: an open admin client to use (default: its own).
+    ``settings.partitions``. ``configs``: topic configuration for those of ``names`` that
+    need one (the tables' changelogs), applied when they are created. ``admin``: an open
+    admin client to use (default: its own).
     """
     kafka_types = _kafka_types()
     wanted = list(dict.fromkeys(names if names is not None else topic_names(settings)))
@@ -220,10 +200,9 @@ def ensure_topics(
         missing = [n for n in wanted if n not in existing]
         for name in missing:
             try:
-                client.create_topics(
-                    [kafka_types.NewTopic(name, settings.partitions, settings.replication_factor)],
-                    timeout_ms=int(timeout * 1000),
-                )
+                config = dict(configs.get(name, {})) if configs is not None else {}
+                new = kafka_types.NewTopic(name, settings.partitions, settings.replication_factor, topic_configs=config)
+                client.create_topics([new], timeout_ms=int(timeout * 1000))
                 created = True
             except kafka_types.TopicAlreadyExistsError:
                 created = False  # another worker created it a moment ago
