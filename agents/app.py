@@ -32,6 +32,7 @@ from faust.types import TP
 from mode.types.signals import BaseSignalT
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+from slawatch.agents.active_partitions import guard_fetches
 from slawatch.agents.barrier import CatchUpBarrier
 from slawatch.agents.changelog_writes import ChangelogWrites
 from slawatch.agents.changelog_writes import install as install_changelog_flush
@@ -214,6 +215,7 @@ def create_worker(
         **options,
     )
     install_changelog_flush(app.producer, changelog_writes)
+    guard_fetches(app.consumer)
 
     source = app.topic(settings.topic_events, settings.topic_ticks, key_serializer="raw", value_serializer="raw")
     ticks = app.topic(settings.topic_ticks, key_serializer="raw", value_serializer="raw")
