@@ -263,6 +263,11 @@ class Backtest:
 
     def advance(self, now: float, inclusive: bool = False) -> None:
         """Fire every ticket's thresholds before ``now`` (at or before, if inclusive)."""
+        self._fire_due(now, inclusive)
+        if self.clock is None or now > self.clock:
+            self._move_clock(now)
+
+    def _fire_due(self, now: float, inclusive: bool) -> None:
         due = self._due
         if due and (due[0][0] < now or (inclusive and due[0][0] <= now)):
             scheduled = self._scheduled
@@ -279,14 +284,18 @@ class Backtest:
                     self._emit(alerts)
                 if self._schedule(tid, state) is None:
                     self._track_retention(tid, state, None)  # its last threshold fired
-        if self.clock is None or now > self.clock:
-            self.clock = now
-            # Retention is judged only when the clock moves: a late line (behind the
-            # clock) must not delete a ticket whose own next lines are still to come.
-            exp = self._expiry
-            # Runs once per event: skip the call when idle.
-            if exp and exp[0][0] < now and len(self._may_expire) > self._retain_closed:
-                self._expire()
+
+    def _move_clock(self, now: float) -> None:
+        """The clock moves forward to ``now``.
+
+        Retention is judged only when the clock moves: a late line (behind the clock)
+        must not delete a ticket whose own next lines are still to come. (``feed``
+        has these lines inline: they run once per event.)
+        """
+        self.clock = now
+        exp = self._expiry
+        if exp and exp[0][0] < now and len(self._may_expire) > self._retain_closed:
+            self._expire()
 
     def _expire(self) -> None:
         exp = self._expiry
@@ -325,17 +334,24 @@ class Backtest:
             summary.duplicates += 1
             return
         at = event.at
+        # self.advance(at), written out: this runs once per event, and most events
+        # move the clock with nothing due.
         due = self._due
-        if self.clock is None or at > self.clock or (due and due[0][0] < at):
+        if due and due[0][0] < at:
             # Every ticket's thresholds before this event's instant fire first, also when
             # the clock does not move: a ticket created behind the clock (a late line)
             # has thresholds in the past that the clock's earlier advances never saw.
-            self.advance(at)
+            self._fire_due(at, False)
+        clock = self.clock
+        if clock is None or at > clock:
+            self.clock = clock = at  # self._move_clock(at):
+            exp = self._expiry
+            if exp and exp[0][0] < at and len(self._may_expire) > self._retain_closed:
+                self._expire()
         prior = self.states.get(tid)  # after advance: retention may have forgotten it
         out = self.engine.apply(prior, event)
         st = self.states[tid] = out.state
-        clock = self.clock
-        if clock is not None and at < clock and (prior is None or prior.last_at is None or prior.last_at < clock):
+        if at < clock and (prior is None or prior.last_at is None or prior.last_at < clock):
             summary.behind_clock += 1
         if out.held:
             summary.held += 1
@@ -346,12 +362,14 @@ class Backtest:
             observe(obs)
         if out.alerts:
             self._emit(out.alerts)
-        self._track_retention(tid, st, self._schedule(tid, st))
-        if self.clock is not None:
-            before = self.clock - self._window
-            pending = self._out
-            if pending and pending[0][0] < before:  # runs once per event: skip the call when idle
-                self._flush(before)
+        next_at = self._schedule(tid, st)
+        if next_at is None or st.created_at is None:
+            self._track_retention(tid, st, next_at)
+        else:  # what _track_retention does for a created ticket with a threshold ahead
+            self._may_expire.discard(tid)
+        pending = self._out
+        if pending and pending[0][0] < clock - self._window:  # runs once per event: skip the call when idle
+            self._flush(clock - self._window)
 
     def reject(
         self,
