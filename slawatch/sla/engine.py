@@ -368,24 +368,28 @@ class SlaEngine:
             escalate_to = self._routes.get(route)
             if escalate_to is None:
                 escalate_to = self._routes[route] = self.policy.route(state.department, level)
-        return Alert(
-            alert_id=alert_id_for(state.ticket_id, clock.metric, kind, level),
-            kind=kind,
-            ticket_id=state.ticket_id,
-            metric=clock.metric,
-            level=level,
-            priority=state.priority,
-            department=state.department,
-            assignee=state.assignee,
-            deadline=deadline,
-            fired_at=fired_at,
-            elapsed_seconds=elapsed,
-            target_seconds=clock.target,
-            calendar=clock.calendar,
-            category=state.category,
-            channel=state.channel,
-            escalate_to=escalate_to,
-            tz=self._tz,
+        # Positionally, in Alert's field order: seventeen keywords through the named
+        # tuple's Python __new__ cost 1.0 µs an alert, _make 0.2 µs.
+        return Alert._make(
+            (
+                alert_id_for(state.ticket_id, clock.metric, kind, level),
+                kind,
+                state.ticket_id,
+                clock.metric,
+                level,
+                state.priority,
+                state.department,
+                state.assignee,
+                deadline,
+                fired_at,
+                elapsed,  # elapsed_seconds
+                clock.target,  # target_seconds
+                clock.calendar,
+                state.category,
+                state.channel,
+                escalate_to,
+                self._tz,
+            )
         )
 
     def _fire(
@@ -631,11 +635,12 @@ class SlaEngine:
         first_contact: bool | None = None,
         method: str | None = None,
     ) -> None:
-        # Explicit parameters, passed on positionally: **kw cost more than the append.
+        # Explicit parameters, passed on positionally: **kw cost more than the append;
+        # _make skips the named tuple's Python __new__ (0.14 µs of 0.36).
         dims = state.dims_memo
         if dims is None:
             dims = state.dims
-        out.observations.append(Observation(kind, dims, t, value, ok, first_contact, method))
+        out.observations.append(Observation._make((kind, dims, t, value, ok, first_contact, method)))
 
     def _on_created(self, state: TicketState, ev: TicketEvent, t: float, out: Outcome) -> None:
         state.dims_memo = None
