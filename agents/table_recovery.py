@@ -23,76 +23,49 @@ assignment"), which is what upstream meant to happen. An offset still unknown wi
 rebalance pending (it should not be) is read from the changelog's start, as Faust does
 for a partition never read.
 
-**Standby records dropped when recovery completes.** Faust reads the standby partitions
-in the background: ``_restart_recovery`` seeks them, resumes them and goes on to
-``on_recovery_completed``, which awaits the tables' hooks and the stream seek and then
-resumes the flow control, and every queue managed by it is *cleared* on resume: the
-changelog queue too, with the standby records fetched meanwhile. The consumer's position
-is past them and nothing seeks back, so the standby goes on with later records and its
-RocksDB store records an offset past writes it never applied. When that partition comes
-back to the worker (a take-over, a restart from the local store), recovery reads on from
-that offset and the ticket states written in the gap are never restored: old states
-served as current, missing alerts, rolled-back states written back to the changelog
-(the helpers' rolling-restart runs of 2026-12-06 found 4-13 such writes per partition in
-the affected stores; the memory store reads every changelog from its start at each
-assignment and so repaired itself). :class:`ChangelogQueue` keeps the standby
-partitions' records through that one clear; every other clear is followed by a seek of
-the partitions it concerns, and stays as it is.
+**Standby records queued while recovery completes are kept.** ``on_recovery_completed``
+ends with a flow resume, which clears the changelog queue with the standby records
+fetched meanwhile, and nothing seeks those partitions again in that generation (see
+agents/changelog_queue.py). While it runs, :meth:`RebalanceSafeRecovery.kept_on_resume`
+names the standby partitions, whose records the queue then keeps; a revocation in the
+middle (a rebalance, a shutdown) ends that at once, since the next generation seeks
+every partition again and a kept record of a partition no longer assigned would reach
+Faust's recovery loop as an "unknown topic" and be applied to the wrong table.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Collection
 
 from faust.tables import TableManager
 from faust.tables.recovery import RebalanceAgain, Recovery
-from faust.types import TP
+from faust.types import TP, EventT
 from faust.types.transports import ConsumerT
 from mode.utils.queues import ThrowableQueue
+
+from slawatch.agents.changelog_queue import ChangelogQueue
 
 __all__ = ["ChangelogQueue", "RebalanceSafeRecovery", "SlaTableManager"]
 
 log = logging.getLogger(__name__)
 
 
-class ChangelogQueue(ThrowableQueue):  # type: ignore[type-arg]
-    """Faust's changelog queue, whose clear on resume can keep some partitions' records.
-
-    ``keep`` names the changelog partitions whose queued records survive a clear (see
-    the module's docstring: the standby partitions while recovery completes).
-    """
-
-    def __init__(self, *args: Any, keep: Callable[[], Collection[TP]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._keep = keep
-
-    def clear(self) -> None:
-        keep = self._keep()
-        if not keep:
-            super().clear()
-            return
-        # Not super().clear(): it also cancels the putters, each a record fetched in this
-        # generation and waiting for room in the full queue (lost with its put).
-        queued = self._queue  # type: ignore[attr-defined]
-        kept = [event for event in queued if event.message.tp in keep]
-        queued.clear()
-        queued.extend(kept)
-        self._errors.clear()
-
-
 class RebalanceSafeRecovery(Recovery):
     """Faust's recovery, restarted (not crashed) by a rebalance in the middle of a pass."""
 
-    #: True while ``on_recovery_completed`` runs: its flow resume must not drop the
-    #: standby partitions' queued records (module docstring).
+    #: True while ``on_recovery_completed`` runs, until a revocation: its flow resume
+    #: must not drop the standby partitions' queued records (module docstring).
     _completing: bool = False
 
     def kept_on_resume(self) -> Collection[TP]:
         """Changelog partitions whose queued records a flow resume must keep now."""
         return self.standby_tps if self._completing else ()
+
+    def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._completing = False
+        super().on_partitions_revoked(revoked)
 
     def _rebalance_pending(self, step: str) -> None:
         if self.signal_recovery_start.is_set():
@@ -139,7 +112,7 @@ class SlaTableManager(TableManager):
         return self._recovery
 
     @property
-    def changelog_queue(self) -> ThrowableQueue:  # type: ignore[type-arg]
+    def changelog_queue(self) -> ThrowableQueue[EventT]:
         if self._changelog_queue is None:
             self._changelog_queue = ChangelogQueue(
                 maxsize=self.app.conf.stream_buffer_maxsize,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from faust.tables.recovery import RebalanceAgain
@@ -13,7 +11,7 @@ from faust.types import TP
 from sla_scenarios import ts
 
 from slawatch.agents.app import create_worker
-from slawatch.agents.table_recovery import ChangelogQueue, RebalanceSafeRecovery
+from slawatch.agents.table_recovery import RebalanceSafeRecovery
 from slawatch.settings import Settings
 from slawatch.sla.policy import load_policy
 
@@ -92,61 +90,3 @@ def test_recovery_is_not_declared_complete_once_a_rebalance_started() -> None:
     with pytest.raises(RebalanceAgain):
         asyncio.run(recovery.on_recovery_completed(0))
     assert completed == []
-
-
-ACTIVE = TP("unit-recovery-tickets-changelog", 0)
-
-
-def _record(tp: TP, offset: int) -> SimpleNamespace:
-    """What the changelog queue holds, as far as its clear looks: an event's message's tp."""
-    return SimpleNamespace(message=SimpleNamespace(tp=tp, offset=offset))
-
-
-def _queued(queue: Any) -> list[tuple[int, int]]:
-    return [(e.message.tp.partition, e.message.offset) for e in queue._queue]
-
-
-def test_the_worker_reads_changelogs_through_a_queue_the_flow_control_clears() -> None:
-    recovery = _recovery()
-    queue = recovery.tables.changelog_queue
-    assert isinstance(queue, ChangelogQueue)
-    queue.put_nowait(_record(STANDBY, 7))
-    recovery.app.flow_control.resume()
-    assert _queued(queue) == []
-
-
-def test_a_changelog_queue_clear_keeps_the_records_of_the_partitions_it_is_told_to_keep() -> None:
-    recovery = _recovery()
-    queue = ChangelogQueue(flow_control=recovery.app.flow_control, keep=lambda: {STANDBY})
-    for record in (_record(STANDBY, 7), _record(ACTIVE, 3), _record(STANDBY, 8)):
-        queue.put_nowait(record)
-    queue.clear()
-    assert _queued(queue) == [(3, 7), (3, 8)]
-    assert queue.get_nowait().message.offset == 7
-
-
-def test_standby_records_queued_while_recovery_completes_survive_its_flow_resume(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Faust resumes the flow control at the end of ``on_recovery_completed``, which clears
-    the changelog queue: standby records fetched meanwhile were lost for good (nothing seeks
-    back), and RocksDB standbys recorded offsets past writes they never applied."""
-    recovery = _recovery()
-    queue = recovery.tables.changelog_queue
-    recovery.standby_tps.add(STANDBY)
-    recovery.active_tps.add(ACTIVE)
-    seen: dict[str, list[tuple[int, int]]] = {}
-
-    async def fetched_meanwhile(*_args: object, **_kwargs: object) -> None:
-        queue.put_nowait(_record(STANDBY, 41))
-        queue.put_nowait(_record(ACTIVE, 12))
-        recovery.app.flow_control.resume()  # what the end of on_recovery_completed does
-        seen["while completing"] = _queued(queue)
-
-    recovery.app.on_rebalance_complete.connect(fetched_meanwhile)
-    monkeypatch.setattr(recovery.app.consumer, "assignment", set)
-    # A generation that is not the consumer's ends the call right after the hooks.
-    asyncio.run(recovery.on_recovery_completed(generation_id=-1))
-    assert seen["while completing"] == [(3, 41)]
-    recovery.app.flow_control.resume()  # any later resume: a seek of its partitions follows
-    assert _queued(queue) == []
