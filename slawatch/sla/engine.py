@@ -295,6 +295,9 @@ class Outcome:
     held: bool = False  # held until the ticket's ticket.created arrives
 
 
+_new_object = object.__new__
+
+
 class SlaEngine:
     """Applies events and time to ticket states under one policy."""
 
@@ -595,7 +598,14 @@ class SlaEngine:
         """Apply one validated event to its ticket's state (None for a new ticket)."""
         if state is None:
             state = TicketState(event.ticket_id)
-        out = Outcome(state)
+        # = Outcome(state), without the dataclass's generated __init__: entered from C
+        # through slot_tp_init, it cost ~0.3 µs an event (tests check the fields match).
+        out = _new_object(Outcome)
+        out.state = state
+        out.alerts = []
+        out.observations = []
+        out.duplicate = False
+        out.held = False
         if event.event_id in state.seen:
             out.duplicate = True
             return out

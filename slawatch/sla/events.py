@@ -266,6 +266,13 @@ class TicketEvent:
         return default if value is None else value
 
 
+#: ``object.__new__``: the fast pass builds each :class:`TicketEvent` with it and sets
+#: the five slots itself. Calling the class runs the dataclass's generated Python
+#: ``__init__`` through ``slot_tp_init`` (a second interpreter frame entered from C),
+#: about 0.35 µs an event against 0.13 µs for the same object built this way.
+_new_object = object.__new__
+
+
 def _json_error(raw: Any, exc: orjson.JSONDecodeError) -> orjson.JSONDecodeError:
     """The decode error of the message without its line ending: a line of a file and the
     same message on Kafka get the same words (a line cut short inside a string read as
@@ -343,7 +350,13 @@ def _fast_event(obj: dict[str, Any]) -> TicketEvent | None:
                 return None
         elif type(value) is not int or not 0 <= value <= 10:  # _SCORE
             return None
-    return TicketEvent(event_id, etype, ticket_id, at, obj)
+    event = _new_object(TicketEvent)  # = TicketEvent(event_id, etype, ticket_id, at, obj)
+    event.event_id = event_id
+    event.type = etype
+    event.ticket_id = ticket_id
+    event.at = at
+    event.data = obj
+    return event
 
 
 def _validate(obj: Any) -> TicketEvent:

@@ -233,3 +233,23 @@ def test_mutated_simulated_events() -> None:
             assert_same(bad)
             assert_same(orjson.dumps(bad))
         assert_same(orjson.dumps(ev))
+
+
+def test_hand_built_objects_equal_the_constructors() -> None:
+    """``_fast_event`` and ``SlaEngine.apply`` build ``TicketEvent`` and ``Outcome``
+    without their ``__init__`` (for speed): they must set every field, so that a field
+    added to either class later breaks this test rather than the objects."""
+    from dataclasses import fields
+
+    from slawatch.sla.engine import Outcome, SlaEngine, TicketState
+    from slawatch.sla.events import TicketEvent
+    from slawatch.sla.policy import load_policy
+
+    obj = {"event_id": "e1", "type": "ticket.responded", "ticket_id": "t1", "occurred_at": GOOD_TIMES[0]}
+    fast = events._fast_event(dict(obj))
+    assert fast is not None
+    assert [f.name for f in fields(TicketEvent)] == ["event_id", "type", "ticket_id", "at", "data"]
+    assert fast == TicketEvent("e1", "ticket.responded", "t1", parse_timestamp(GOOD_TIMES[0]), obj)
+    out = SlaEngine(load_policy(None)).apply(None, fast)
+    assert [f.name for f in fields(Outcome)] == ["state", "alerts", "observations", "duplicate", "held"]
+    assert out == Outcome(TicketState("t1", last_at=fast.at, seen=["e1"], pending=[obj]), held=True)
