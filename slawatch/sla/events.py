@@ -208,9 +208,13 @@ def parse_timestamp(value: Any, field: str = "occurred_at") -> float:
 # range only (no leap second); anything else goes to the full parse.
 _HOUR_MINUTE = {f"{h:02d}:{m:02d}": 3600 * h + 60 * m for h in range(24) for m in range(60)}
 _SECOND = {f"{s:02d}": s for s in range(60)}
-# (text[:11] + offset) -> epoch seconds of that local midnight: one full parse per date
-# and offset instead of one per event. Bounded: cleared at _DAY_CACHE_MAX entries.
+# Memos of the fast timestamp pass, each filled from the full parse or the tables above:
+# "YYYY-MM-DDT" -> that midnight read as UTC; "YYYY-MM-DDTHH:MM:" -> that minute read as
+# UTC; offset ("+08:00", "Z") -> seconds to add. The first two are bounded (cleared at
+# _DAY_CACHE_MAX entries); offsets are few (only valid ones are kept).
 _day_cache: dict[str, int] = {}
+_minute_cache: dict[str, int] = {}
+_offset_cache: dict[str, int] = {}
 _DAY_CACHE_MAX = 65_536
 
 
@@ -218,36 +222,71 @@ def _fast_timestamp(value: Any) -> int | None:
     """``parse_timestamp(value)`` for the common whole-second forms
     ``YYYY-MM-DDTHH:MM:SS+HH:MM`` and ``...SSZ``, or None when not sure.
 
-    The date, separator and offset (``value[:11]`` and ``value[19:]``) are validated and
-    converted by :func:`parse_timestamp` itself on ``value[:11] + "00:00:00" +
-    value[19:]``, once per distinct date and offset. The time of day must be exactly
-    ``HH:MM:SS`` in ASCII digits within range, so in both strings the offset starts at
-    index 19, where ``datetime.fromisoformat`` looks for it, and the time only adds
-    its seconds since midnight to that midnight's instant (a fixed offset makes the
-    mapping linear, whatever the date). Never raises.
+    The string is read as three memoised parts: the wall-clock minute ``value[:17]``,
+    the second ``value[17:19]`` and the offset ``value[19:]`` (three slices and three
+    look-ups an event; events of one minute share the first). A fixed offset makes
+    the instant linear in them: the minute read as UTC, plus the seconds, minus the
+    offset. The date and separator (``value[:11]``) and each offset are validated and
+    converted by :func:`parse_timestamp` itself, once per date and per offset; the
+    time of day must be ``HH:MM:SS`` in ASCII digits within range, and only a valid
+    offset of one or six characters is known, so a value with all three parts known
+    is exactly 20 or 25 characters of that form. Never raises.
     """
     if type(value) is not str:
         return None
-    n = len(value)
-    if (n != 25 and n != 20) or value[16] != ":" or value[19] not in "+-Zz":
-        return None
-    hm = _HOUR_MINUTE.get(value[11:16])
+    minute = _minute_cache.get(value[:17])
+    if minute is None:
+        minute = _wall_minute(value)
+        if minute is None:
+            return None
     sec = _SECOND.get(value[17:19])
-    if hm is None or sec is None:
+    if sec is None:
         return None
-    key = value[:11] + value[19:]
-    base = _day_cache.get(key)
-    if base is None:
+    shift = _offset_cache.get(value[19:])
+    if shift is None:
+        shift = _offset_shift(value[19:])
+        if shift is None:
+            return None
+    return minute + sec + shift
+
+
+def _wall_minute(value: str) -> int | None:
+    """``value[:17]`` ("YYYY-MM-DDTHH:MM:") as epoch seconds read as UTC, memoised; None
+    when not certainly valid."""
+    hm = _HOUR_MINUTE.get(value[11:16])
+    if hm is None or value[16:17] != ":":
+        return None
+    key = value[:11]
+    day = _day_cache.get(key)
+    if day is None:
         try:
-            midnight = parse_timestamp(value[:11] + "00:00:00" + value[19:])
+            midnight = parse_timestamp(key + "00:00:00Z")
         except Exception:  # the full parse of the original decides and words it
             return None
         if type(midnight) is not int:
             return None
         if len(_day_cache) >= _DAY_CACHE_MAX:
             _day_cache.clear()
-        base = _day_cache[key] = midnight
-    return base + hm + sec
+        day = _day_cache[key] = midnight
+    if len(_minute_cache) >= _DAY_CACHE_MAX:
+        _minute_cache.clear()
+    minute = _minute_cache[value[:17]] = day + hm
+    return minute
+
+
+def _offset_shift(text: str) -> int | None:
+    """Seconds to add for the offset ``text`` ("Z", "z", "+HH:MM", "-HH:MM") as the full
+    parse reads it, memoised; None for anything else."""
+    if text not in ("Z", "z") and (len(text) != 6 or text[0] not in "+-"):
+        return None
+    try:
+        shift = parse_timestamp("1970-01-01T00:00:00" + text)
+    except Exception:
+        return None
+    if type(shift) is not int:
+        return None
+    _offset_cache[text] = shift
+    return shift
 
 
 @dataclass(slots=True)
