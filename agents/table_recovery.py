@@ -47,7 +47,7 @@ from mode.utils.queues import ThrowableQueue
 
 from slawatch.agents.changelog_queue import ChangelogQueue
 
-__all__ = ["ChangelogQueue", "RebalanceSafeRecovery", "SlaTableManager"]
+__all__ = ["RebalanceSafeRecovery", "SlaTableManager"]
 
 log = logging.getLogger(__name__)
 

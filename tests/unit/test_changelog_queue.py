@@ -9,25 +9,12 @@ from typing import Any
 
 import pytest
 from faust.types import TP
-from sla_scenarios import ts
 
-from slawatch.agents.app import create_worker
 from slawatch.agents.changelog_queue import ChangelogQueue
 from slawatch.agents.table_recovery import RebalanceSafeRecovery
-from slawatch.settings import Settings
-from slawatch.sla.policy import load_policy
 
 STANDBY = TP("unit-queue-tickets-changelog", 3)
 ACTIVE = TP("unit-queue-tickets-changelog", 0)
-
-
-def _recovery() -> RebalanceSafeRecovery:
-    w = create_worker(
-        Settings(app_id="unit-queue", partitions=4), load_policy(None), clock=lambda: ts("2026-11-16 11:00")
-    )
-    recovery = w.app.tables.recovery
-    assert isinstance(recovery, RebalanceSafeRecovery)
-    return recovery
 
 
 def _record(tp: TP, offset: int) -> SimpleNamespace:
@@ -39,8 +26,7 @@ def _queued(queue: Any) -> list[tuple[int, int]]:
     return [(e.message.tp.partition, e.message.offset) for e in queue._queue]
 
 
-def test_the_worker_reads_changelogs_through_a_queue_a_flow_resume_clears() -> None:
-    recovery = _recovery()
+def test_the_worker_reads_changelogs_through_a_queue_a_flow_resume_clears(recovery: RebalanceSafeRecovery) -> None:
     queue = recovery.tables.changelog_queue
     assert isinstance(queue, ChangelogQueue)
     queue.put_nowait(_record(STANDBY, 7))
@@ -48,8 +34,9 @@ def test_the_worker_reads_changelogs_through_a_queue_a_flow_resume_clears() -> N
     assert _queued(queue) == []
 
 
-def test_a_flow_resume_keeps_the_records_of_the_partitions_the_queue_is_told_to_keep() -> None:
-    recovery = _recovery()
+def test_a_flow_resume_keeps_the_records_of_the_partitions_the_queue_is_told_to_keep(
+    recovery: RebalanceSafeRecovery,
+) -> None:
     queue: ChangelogQueue[Any] = ChangelogQueue(
         flow_control=recovery.app.flow_control, clear_on_resume=True, keep=lambda: {STANDBY}
     )
@@ -60,11 +47,10 @@ def test_a_flow_resume_keeps_the_records_of_the_partitions_the_queue_is_told_to_
     assert queue.get_nowait().message.offset == 7
 
 
-def test_a_clear_while_the_flow_is_suspended_drops_everything() -> None:
+def test_a_clear_while_the_flow_is_suspended_drops_everything(recovery: RebalanceSafeRecovery) -> None:
     """A revocation or a shutdown suspends the flow, then clears the queues: the next
     generation seeks every partition again, and a kept record of a partition no longer
     assigned would reach Faust's recovery loop as an unknown topic."""
-    recovery = _recovery()
     queue: ChangelogQueue[Any] = ChangelogQueue(
         flow_control=recovery.app.flow_control, clear_on_resume=True, keep=lambda: {STANDBY}
     )
@@ -75,10 +61,9 @@ def test_a_clear_while_the_flow_is_suspended_drops_everything() -> None:
     assert _queued(queue) == []
 
 
-def test_a_record_waiting_for_room_is_queued_once_a_resume_frees_some() -> None:
+def test_a_record_waiting_for_room_is_queued_once_a_resume_frees_some(recovery: RebalanceSafeRecovery) -> None:
     """The conductor waits on a full queue with one record at a time; Faust's clear cancels
     that wait (the record is lost), the kept clear wakes it."""
-    recovery = _recovery()
 
     async def scenario() -> list[tuple[int, int]]:
         queue: ChangelogQueue[Any] = ChangelogQueue(
@@ -98,12 +83,11 @@ def test_a_record_waiting_for_room_is_queued_once_a_resume_frees_some() -> None:
 
 
 def test_standby_records_queued_while_recovery_completes_survive_its_flow_resume(
-    monkeypatch: pytest.MonkeyPatch,
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Faust's own ``on_recovery_completed``, to its end: its flow resume cleared the
     changelog queue, and standby records fetched meanwhile were lost for good (nothing
     seeks back), so RocksDB standbys recorded offsets past writes they never applied."""
-    recovery = _recovery()
     app = recovery.app
     queue = recovery.tables.changelog_queue
     recovery.standby_tps.add(STANDBY)
@@ -128,8 +112,7 @@ def test_standby_records_queued_while_recovery_completes_survive_its_flow_resume
     assert _queued(queue) == []
 
 
-def test_a_revocation_while_recovery_completes_ends_the_keeping() -> None:
-    recovery = _recovery()
+def test_a_revocation_while_recovery_completes_ends_the_keeping(recovery: RebalanceSafeRecovery) -> None:
     recovery.standby_tps.add(STANDBY)
     recovery._completing = True
     assert recovery.kept_on_resume() == {STANDBY}

@@ -8,12 +8,8 @@ from collections import Counter
 import pytest
 from faust.tables.recovery import RebalanceAgain
 from faust.types import TP
-from sla_scenarios import ts
 
-from slawatch.agents.app import create_worker
 from slawatch.agents.table_recovery import RebalanceSafeRecovery
-from slawatch.settings import Settings
-from slawatch.sla.policy import load_policy
 
 STANDBY = TP("unit-recovery-tickets-changelog", 3)
 
@@ -31,21 +27,11 @@ class _Consumer:
         self.seeks.append(dict(partitions))
 
 
-def _recovery() -> RebalanceSafeRecovery:
-    w = create_worker(
-        Settings(app_id="unit-recovery", partitions=4), load_policy(None), clock=lambda: ts("2026-11-16 11:00")
-    )
-    recovery = w.app.tables.recovery
+def test_the_worker_recovers_its_tables_with_the_rebalance_safe_recovery(recovery: RebalanceSafeRecovery) -> None:
     assert isinstance(recovery, RebalanceSafeRecovery)
-    return recovery
 
 
-def test_the_worker_recovers_its_tables_with_the_rebalance_safe_recovery() -> None:
-    assert isinstance(_recovery(), RebalanceSafeRecovery)
-
-
-def test_a_seek_after_a_rebalance_started_restarts_recovery_instead_of_seeking() -> None:
-    recovery = _recovery()
+def test_a_seek_after_a_rebalance_started_restarts_recovery_instead_of_seeking(recovery: RebalanceSafeRecovery) -> None:
     consumer = _Consumer()
     # What on_rebalance leaves for a newly assigned standby with nothing persisted.
     offsets: Counter[TP] = Counter()
@@ -56,8 +42,9 @@ def test_a_seek_after_a_rebalance_started_restarts_recovery_instead_of_seeking()
     assert consumer.seeks == []
 
 
-def test_an_unknown_start_offset_without_a_rebalance_reads_the_changelog_from_its_start() -> None:
-    recovery = _recovery()
+def test_an_unknown_start_offset_without_a_rebalance_reads_the_changelog_from_its_start(
+    recovery: RebalanceSafeRecovery,
+) -> None:
     consumer = _Consumer()
     offsets: Counter[TP] = Counter({TP("unit-recovery-tickets-changelog", 1): 41})
     offsets[STANDBY] = None  # type: ignore[assignment]
@@ -65,9 +52,8 @@ def test_an_unknown_start_offset_without_a_rebalance_reads_the_changelog_from_it
     assert consumer.seeks == [{STANDBY: 0, TP("unit-recovery-tickets-changelog", 1): 41}]
 
 
-def test_plain_faust_recovery_passes_the_unknown_offset_on_to_the_seek() -> None:
+def test_plain_faust_recovery_passes_the_unknown_offset_on_to_the_seek(recovery: RebalanceSafeRecovery) -> None:
     """The failure the subclass exists for: Faust 0.15 seeks to ``None``."""
-    recovery = _recovery()
     consumer = _Consumer()
     offsets: Counter[TP] = Counter()
     offsets[STANDBY] = None  # type: ignore[assignment]
@@ -76,10 +62,9 @@ def test_plain_faust_recovery_passes_the_unknown_offset_on_to_the_seek() -> None
         asyncio.run(plain(consumer, {STANDBY}, offsets, "standby"))  # type: ignore[arg-type]
 
 
-def test_recovery_is_not_declared_complete_once_a_rebalance_started() -> None:
+def test_recovery_is_not_declared_complete_once_a_rebalance_started(recovery: RebalanceSafeRecovery) -> None:
     """With no standby partitions left the loop goes straight on to ``on_recovery_completed``,
     which would rebuild the deadline index from half-restored tables."""
-    recovery = _recovery()
     completed: list[int] = []
 
     async def on_rebalance_complete(*_args: object, **_kwargs: object) -> None:
