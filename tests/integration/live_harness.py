@@ -427,6 +427,23 @@ LIFECYCLES: dict[str, list[Step]] = {
 }
 
 
+#: What a live test's ``ticket.created`` carries unless it says otherwise: the fields the
+#: contract requires beyond the ids, the type, the time and the priority.
+CREATED_DEFAULTS: dict[str, Any] = {"category": "service", "department": "repair", "channel": "phone"}
+
+
+def ticket_created(event_id: str, ticket_id: str, *, priority: str = "normal") -> dict[str, Any]:
+    """A valid ``ticket.created`` occurring now, with :data:`CREATED_DEFAULTS`."""
+    return {
+        "event_id": event_id,
+        "type": "ticket.created",
+        "ticket_id": ticket_id,
+        "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "priority": priority,
+        **CREATED_DEFAULTS,
+    }
+
+
 def lifecycle_events(name: str, ticket_id: str, t0: float, prefix: str) -> list[tuple[float, dict[str, Any]]]:
     """``(send_at, event)`` for one ticket; ``occurred_at`` is the send time unless the
     step says otherwise (``_occurred_offset``, for out-of-order delivery)."""
@@ -442,9 +459,7 @@ def lifecycle_events(name: str, ticket_id: str, t0: float, prefix: str) -> list[
             **fields,
         }
         if etype == "ticket.created":
-            event.setdefault("category", "service")
-            event.setdefault("department", "repair")
-            event.setdefault("channel", "phone")
+            event = {**CREATED_DEFAULTS, **event}
         out.append((t0 + offset, event))
     return out
 

@@ -19,7 +19,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,6 +37,7 @@ from .live_harness import (
     WorkerProcess,
     live_alerts,
     live_settings,
+    ticket_created,
     write_fast_policy,
 )
 
@@ -194,18 +194,7 @@ def test_the_worker_runs_over_a_secured_listener(
     alerts = TopicReader(settings, settings.topic_alerts)
     try:
         worker.wait_ready(timeout=90)
-        producer.send(
-            {
-                "event_id": "sec-e1",
-                "type": "ticket.created",
-                "ticket_id": "SEC-1",
-                "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "priority": "normal",
-                "category": "service",
-                "department": "repair",
-                "channel": "phone",
-            }
-        )
+        producer.send(ticket_created("sec-e1", "SEC-1"))
         producer.flush()
         records = alerts.until(lambda rs: len(rs) >= 2, timeout=60)
         kinds = sorted((a.record["kind"], a.record["metric"]) for a in live_alerts(records))

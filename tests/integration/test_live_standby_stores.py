@@ -16,12 +16,11 @@ import threading
 import time
 import uuid
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import rocksdict
-from integration.live_harness import Producer, WorkerProcess, create_topics, free_port, live_settings
+from integration.live_harness import Producer, WorkerProcess, create_topics, free_port, live_settings, ticket_created
 
 from slawatch.settings import Settings
 from slawatch.streams.topics import TICKETS_TABLE
@@ -118,18 +117,7 @@ def test_every_store_holds_the_changelog_up_to_the_offset_it_records(test_settin
         while not stop.is_set():
             for _ in range(20):
                 n += 1
-                producer.send(
-                    {
-                        "event_id": f"{prefix}-{n}",
-                        "type": "ticket.created",
-                        "ticket_id": f"{prefix}-{n}",
-                        "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                        "priority": "normal",
-                        "category": "service",
-                        "department": "repair",
-                        "channel": "phone",
-                    }
-                )
+                producer.send(ticket_created(f"{prefix}-{n}", f"{prefix}-{n}"))
             producer.flush()
             time.sleep(0.1)
 
