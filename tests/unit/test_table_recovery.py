@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import pytest
 from faust.tables.recovery import RebalanceAgain
@@ -75,3 +76,127 @@ def test_recovery_is_not_declared_complete_once_a_rebalance_started(recovery: Re
     with pytest.raises(RebalanceAgain):
         asyncio.run(recovery.on_recovery_completed(0))
     assert completed == []
+
+
+INPUT = TP("tickets.events", 2)
+TICKS = TP("slawatch.ticks", 2)
+CHANGELOG = TP("unit-recovery-tickets-changelog", 2)
+
+
+def _complete_recovery(
+    recovery: RebalanceSafeRecovery,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    plain: bool = False,
+    during_seek: Callable[[], None] = lambda: None,
+) -> dict[str, set[TP]]:
+    """Run ``on_recovery_completed`` to its end on a worker whose partitions recovery
+    paused (as Faust's recovery leaves them); return which partitions were being fetched
+    while the stream partitions were sought and when the flow resume cleared the queues."""
+    app, consumer = recovery.app, recovery.app.consumer
+    assignment = {INPUT, TICKS, CHANGELOG}
+    seen: dict[str, set[TP]] = {}
+
+    async def perform_seek() -> None:
+        seen["fetched while seeking"] = set(consumer._get_active_partitions())
+        during_seek()
+
+    async def nothing() -> None:
+        return None
+
+    async def wait(coro: Awaitable[None], timeout: float | None = None) -> None:
+        await coro  # Recovery._wait runs it on the service's own loop, not started here
+
+    resume = app.flow_control.resume
+
+    def flow_resume() -> None:
+        seen["fetched when the queues were cleared"] = set(consumer._get_active_partitions())
+        resume()
+
+    monkeypatch.setattr(consumer, "assignment", lambda: assignment)
+    monkeypatch.setattr(consumer, "perform_seek", perform_seek)
+    monkeypatch.setattr(recovery, "_wait", wait)
+    monkeypatch.setattr(app.flow_control, "resume", flow_resume)
+    monkeypatch.setattr(app._fetcher, "maybe_start", nothing)  # type: ignore[attr-defined]
+    monkeypatch.setattr(app.assignor, "assigned_standbys", set)
+    consumer.pause_partitions(assignment)
+    complete = super(RebalanceSafeRecovery, recovery).on_recovery_completed if plain else recovery.on_recovery_completed
+    asyncio.run(complete(app.consumer_generation_id))
+    seen["fetched afterwards"] = set(consumer._get_active_partitions())
+    return seen
+
+
+def test_plain_faust_recovery_fetches_the_stream_partitions_while_it_seeks_them(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cause of the input lost at every start: what a fetch queued during the seek
+    was cleared by the flow resume, with the consumer's position already past it."""
+    seen = _complete_recovery(recovery, monkeypatch, plain=True)
+    assert {INPUT, TICKS} <= seen["fetched while seeking"]
+    assert {INPUT, TICKS} <= seen["fetched when the queues were cleared"]
+
+
+def test_stream_partitions_are_not_fetched_while_recovery_seeks_them(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _complete_recovery(recovery, monkeypatch)
+    assert not {INPUT, TICKS} & seen["fetched while seeking"]
+
+
+def test_stream_partitions_are_not_fetched_before_the_flow_resume_clears_the_queues(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _complete_recovery(recovery, monkeypatch)
+    assert not {INPUT, TICKS} & seen["fetched when the queues were cleared"]
+
+
+def test_stream_partitions_are_fetched_once_recovery_completed(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _complete_recovery(recovery, monkeypatch)
+    assert {INPUT, TICKS} <= seen["fetched afterwards"]
+    assert CHANGELOG not in seen["fetched afterwards"]  # Faust resumes changelogs itself, elsewhere
+
+
+def test_stream_partitions_stay_paused_when_a_rebalance_begins_while_recovery_completes(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next generation's recovery resumes them once it has sought them."""
+
+    def rebalance() -> None:
+        recovery.app.consumer_generation_id += 1
+
+    seen = _complete_recovery(recovery, monkeypatch, during_seek=rebalance)
+    assert not {INPUT, TICKS} & seen["fetched afterwards"]
+
+
+def test_stream_partitions_stay_paused_when_they_are_revoked_while_recovery_completes(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _complete_recovery(recovery, monkeypatch, during_seek=lambda: recovery.on_partitions_revoked({INPUT, TICKS}))
+    assert not {INPUT, TICKS} & seen["fetched afterwards"]
+
+
+def test_the_consumer_resumes_partitions_as_before_once_recovery_completed(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer = recovery.app.consumer
+    _complete_recovery(recovery, monkeypatch)
+    assert "resume_partitions" not in vars(consumer)
+    consumer.pause_partitions({INPUT})
+    consumer.resume_partitions({INPUT})
+    assert INPUT in consumer._get_active_partitions()
+
+
+def test_the_consumer_resumes_partitions_as_before_after_a_rebalance_interrupted_recovery(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer = recovery.app.consumer
+
+    def interrupted() -> None:
+        raise RebalanceAgain()
+
+    with pytest.raises(RebalanceAgain):
+        _complete_recovery(recovery, monkeypatch, during_seek=interrupted)
+    assert "resume_partitions" not in vars(consumer)
+    assert not {INPUT, TICKS} & consumer._get_active_partitions()
