@@ -43,6 +43,7 @@ from slawatch.agents.input_watchdog import InputWatchdog
 from slawatch.agents.processor import TicketProcessor
 from slawatch.agents.table_recovery import SlaTableManager
 from slawatch.agents.views import register_views
+from slawatch.agents.window_expiry import StaleWindowSweep
 from slawatch.agents.windows import Increments, merge
 from slawatch.metrics import LabelBounds, SlaMetrics, build_metrics
 from slawatch.settings import Settings
@@ -113,6 +114,8 @@ class SlaWorker:
     registry: CollectorRegistry
     metrics: SlaMetrics
     windows: FaustWindows
+    #: Deletes expired windows from every local store of the windows tables.
+    window_sweep: StaleWindowSweep
     #: Changelog records not yet acknowledged; commits wait for them.
     changelog_writes: ChangelogWrites = field(default_factory=ChangelogWrites)
     clock: Callable[[], float] = time.time
@@ -250,6 +253,11 @@ def create_worker(
         for size in settings.window_sizes_seconds
     ]
     windows = FaustWindows(window_tables)
+    window_sweep = StaleWindowSweep(
+        [wrapper.table for _size, wrapper in window_tables],
+        clock=clock,
+        busy=lambda: bool(app.rebalancing or app.in_recovery),
+    )
     index = DeadlineIndex()
 
     async def publish_alerts(batch: Sequence[Alert]) -> None:
@@ -344,7 +352,8 @@ def create_worker(
     worker = SlaWorker(
         app=app, settings=settings, engine=engine, processor=processor, index=index,
         barrier=barrier, registry=registry, metrics=metrics, windows=windows,
-        changelog_writes=changelog_writes, clock=clock, input_waiting=input_waiting,
+        window_sweep=window_sweep, changelog_writes=changelog_writes, clock=clock,
+        input_waiting=input_waiting,
     )  # fmt: skip
     metrics.register_state_source(
         processor.state_snapshot, clock, processor.followups, min_interval=settings.state_gauges_interval_seconds
@@ -488,6 +497,15 @@ def create_worker(
             await send_ticks(TICK_EXPIRE, now, processor.expired_tickets(now))
         except Exception:
             log.exception("expiry sweep failed; retried at the next sweep")
+
+    @app.timer(app.conf.table_cleanup_interval, name="slawatch.window_expiry")
+    async def expire_windows() -> None:
+        """Delete stale windows from every local store, standbys included (Faust's own
+        cleanup, on the same interval, knows only the windows this process wrote)."""
+        try:
+            await window_sweep.sweep()
+        except Exception:  # a store closing under it (shutdown): look again next time
+            log.warning("window expiry sweep failed; retried at the next run", exc_info=True)
 
     register_views(worker)
     return worker

@@ -92,6 +92,10 @@ def health(worker: SlaWorker) -> dict[str, Any]:
         "seconds_since_last_event": round(now - p.last_event_at, 3) if p.last_event_at else None,
         "index_rebuilt_at": _iso(worker.rebuilt_at),
         "uptime_seconds": round(now - worker.started_at, 3),
+        # The last expiry sweep of each windows table (agents/window_expiry.py).
+        "window_sweeps": {
+            name: {**report.as_dict(), "at": _iso(report.at)} for name, report in worker.window_sweep.last.items()
+        },
     }
 
 

@@ -1,0 +1,325 @@
+"""Expired windows leave every local store of the windows tables, without a changelog record.
+
+**What Faust does by itself, and what it leaves.** faust-streaming 0.15.3 expires a
+windowed table's keys in ``Collection._del_old_keys`` (faust/tables/base.py), every
+``table_cleanup_interval``: it pops a window once ``window.stale(window_end,
+time.time())``, with ``self.data.pop`` on the store (no tombstone: the changelog's own
+retention drops the records there). But it only knows the keys it registered in
+``_partition_timestamp_keys``, and it registers a key only in ``Table.on_key_set``, i.e.
+when *this process* writes it as the active owner. Nothing registers
+
+* a window restored from the changelog into an active partition (``apply_changelog_batch``
+  writes the store directly: faust/stores/rocksdb.py, memory.py),
+* a standby partition's windows (the same path, all the time),
+* a window a RocksDB store kept from before a restart: RocksDB recovery reads the
+  changelog only from the offset the store persisted, so those windows are not even
+  replayed.
+
+All of those stayed in the store for ever (measured before this module: 22,566 expired
+windows left in the stores of one short RocksDB experiment, see docs/operations.md).
+
+**Why a sweep of the stores, not more registrations.** Registering restored keys in
+Faust's tracking (wrapping ``apply_changelog_batch``) would cover the first two cases but
+not the third: the windows a RocksDB store kept across a restart are found only by
+reading the store. Reading the store finds all three, on both store kinds, with one
+rule; so :class:`StaleWindowSweep` reads every partition database a windows table's store
+has open (active and standby) and deletes the keys whose window is stale by Faust's own
+rule, ``table.window.stale(window_end, now)`` (:func:`is_stale`), the rule Faust's
+cleanup applies to the windows it tracks. It runs every ``table_cleanup_interval`` (the
+app's timer in agents/app.py), the same cadence as Faust's cleanup.
+
+**No changelog record.** It deletes from the store (the RocksDB partition database, the
+memory store's dict), never through the table, like Faust's cleanup: a standby must not
+produce to a changelog, and the changelog's retention removes the records there.
+
+**Never a live window.** Staleness only grows with time (a window stale now stays
+stale), and the window being written is never stale (its end is after the start of the
+window ``expires`` ago, for any ``expires`` > 0). So a deleted key is one no writer
+will touch again, and nothing a reader shows as current is lost.
+
+**Bounded slices.** A store may hold many keys: the sweep reads :data:`SWEEP_SLICE` keys
+at a time (a fresh iterator per slice, seeking past the last key read) and yields to the
+event loop between slices: ~5 µs per key read and judged, ~10 ms per slice (measured by
+tests/unit/test_window_expiry.py: 20,000 RocksDB keys, half of them stale, in 97 ms, the
+longest slice 10 ms).
+
+**Rebalances and recovery.** Every slice runs synchronously on the event loop, like
+Faust's own writes (stream processing, ``apply_changelog_batch``), so no write
+interleaves inside a slice. Between slices the sweep holds no database handle (a revoke
+followed by a re-assignment reopens the partition's database, and RocksDB's lock would
+refuse it while another handle lived) and looks the database up again, stopping at a
+partition no longer open. It does not start, and stops, while the app rebalances or
+restores its active partitions (``app.rebalancing``, ``app.in_recovery``), or while the
+RocksDB store's ``db_lock`` is held (revoke/assign). A standby partition is restored
+continuously, so it is swept while records arrive; that is safe because a record
+applied after the sweep deleted its stale key only brings back a stale window (the
+changelog still holds it until retention), which the next sweep deletes again, and the
+sweep never touches the offset the store persisted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["SWEEP_SLICE", "StaleWindowSweep", "SweepReport", "is_stale", "window_end"]
+
+log = logging.getLogger(__name__)
+
+#: Keys read per slice between two yields to the event loop.
+SWEEP_SLICE = 2000
+
+_ABSENT = object()
+
+
+class StalenessRule(Protocol):
+    """What the sweep needs of a Faust window (``faust.windows.TumblingWindow``)."""
+
+    def stale(self, timestamp: float, latest_timestamp: float) -> bool: ...
+
+
+def window_end(key: object) -> float | None:
+    """The end of a windowed table key ``(key, (start, end))``, None if it is not one.
+
+    The memory store holds the tuple the table wrote (or ``Collection._to_key`` rebuilt
+    from the changelog); a RocksDB key decodes from JSON into ``[key, [start, end]]``.
+    """
+    if not isinstance(key, tuple | list) or len(key) != 2:
+        return None
+    window_range = key[1]
+    if not isinstance(window_range, tuple | list) or len(window_range) != 2:
+        return None
+    end = window_range[1]
+    if isinstance(end, bool) or not isinstance(end, int | float):
+        return None
+    return float(end)
+
+
+def is_stale(window: StalenessRule, key: object, now: float) -> bool:
+    """Whether ``key``'s window is stale at ``now`` by Faust's rule (never for a key
+    that is not a windowed key: what cannot be read is kept)."""
+    end = window_end(key)
+    return end is not None and bool(window.stale(end, now))
+
+
+@dataclass
+class SweepReport:
+    """One table's sweep: what it read and what it deleted."""
+
+    table: str
+    at: float
+    #: Partition databases read (RocksDB) that the store held open; empty for the memory
+    #: store (one dict).
+    partitions: list[int] = field(default_factory=list)
+    #: Partition databases read on disk that the store did not hold (revoked earlier).
+    dormant: list[int] = field(default_factory=list)
+    read: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+    #: False when a rebalance or recovery started meanwhile (the rest waits for the next).
+    complete: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "at": self.at,
+            "partitions": self.partitions,
+            "dormant": self.dormant,
+            "read": self.read,
+            "dropped": self.dropped,
+            "seconds": round(self.seconds, 4),
+            "complete": self.complete,
+        }
+
+
+def _decoder(store: Any) -> Callable[[bytes], object]:
+    decode = getattr(store, "_decode_key", None)
+    return decode if callable(decode) else json.loads
+
+
+def _sweep_db_slice(
+    store: Any, partition: int, after: bytes | None, window: StalenessRule, now: float, size: int
+) -> tuple[bytes | None, int, int]:
+    """Read up to ``size`` keys of ``partition``'s database past ``after``; delete the stale.
+
+    Returns ``(last key read or None when the database is done, keys read, deleted)``.
+    The database the store has open for the partition, else (a dormant one: on disk, not
+    held) opened for this slice and closed before returning: no handle outlives the call
+    (see the module docstring).
+    """
+    db = store._dbs.get(partition)
+    if db is not None:
+        return _sweep_open_slice(store, db, after, window, now, size)
+    path = store.partition_path(partition)
+    if not path.exists():
+        return None, 0, 0
+    try:
+        dormant = store.rocksdb_options.open(path)
+    except Exception:  # locked: a revoked handle not yet collected; next sweep
+        log.debug("window expiry: %s not opened, left for the next sweep", path, exc_info=True)
+        return None, 0, 0
+    try:
+        return _sweep_open_slice(store, dormant, after, window, now, size)
+    finally:
+        dormant.close()
+
+
+def _sweep_open_slice(
+    store: Any, db: Any, after: bytes | None, window: StalenessRule, now: float, size: int
+) -> tuple[bytes | None, int, int]:
+    decode = _decoder(store)
+    offset_key = getattr(store, "offset_key", None)
+    it = db.iter()
+    if after is None:
+        it.seek_to_first()
+    else:
+        it.seek(after)
+        if it.valid() and it.key() == after:
+            it.next()
+    stale: list[bytes] = []
+    read = 0
+    last: bytes | None = None
+    while read < size and it.valid():
+        key = it.key()
+        last = key
+        read += 1
+        if key != offset_key:
+            try:
+                decoded = decode(key)
+            except Exception:  # not a key this table wrote: keep it
+                decoded = None
+            if is_stale(window, decoded, now):
+                stale.append(key)
+        it.next()
+    done = not it.valid()
+    del it
+    key_index = getattr(store, "_key_index", None)
+    for key in stale:
+        db.delete(key)
+        if key_index is not None:
+            key_index.pop(key, None)
+    return (None if done else last), read, len(stale)
+
+
+class StaleWindowSweep:
+    """Deletes the stale windows from every local store of some windowed Faust tables.
+
+    ``tables`` are the windowed tables (``app.Table(...).tumbling(...)``'s ``.table``);
+    ``busy()`` says the app is rebalancing or restoring (the sweep stops until the next
+    run); ``clock`` is the wall clock the windows are relative to.
+    """
+
+    def __init__(
+        self,
+        tables: Sequence[Any],
+        clock: Callable[[], float] = time.time,
+        busy: Callable[[], bool] = lambda: False,
+        slice_size: int = SWEEP_SLICE,
+    ) -> None:
+        self.tables = list(tables)
+        self.clock = clock
+        self.busy = busy
+        self.slice_size = slice_size
+        #: The last sweep of each table, by table name (shown on /sla/health).
+        self.last: dict[str, SweepReport] = {}
+
+    async def sweep(self) -> list[SweepReport]:
+        """One pass over every table (skipped while ``busy()``)."""
+        reports = []
+        for table in self.tables:
+            if self.busy():
+                break
+            report = await self.sweep_table(table)
+            self.last[table.name] = report
+            reports.append(report)
+            if report.dropped:
+                where = (
+                    f"partitions {report.partitions}, dormant {report.dormant}"
+                    if report.partitions or report.dormant
+                    else "memory store"
+                )
+                log.info(
+                    "window expiry: %s: %d stale windows deleted of %d keys read (%s) in %.3f s%s",
+                    report.table, report.dropped, report.read, where, report.seconds,
+                    "" if report.complete else "; interrupted by a rebalance",
+                )  # fmt: skip
+        return reports
+
+    async def sweep_table(self, table: Any) -> SweepReport:
+        window = table.window
+        now = self.clock()
+        report = SweepReport(table=table.name, at=now)
+        started = time.perf_counter()
+        if window is None or window.expires is None:
+            return report
+        store = table.data
+        if isinstance(getattr(store, "_dbs", None), dict):
+            await self._sweep_rocksdb(store, window, now, report)
+        elif isinstance(getattr(store, "data", None), dict):
+            await self._sweep_memory(store, window, now, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _rocksdb_busy(self, store: Any) -> bool:
+        lock = getattr(store, "db_lock", None)
+        return self.busy() or (lock is not None and lock.locked())
+
+    async def _sweep_rocksdb(self, store: Any, window: StalenessRule, now: float, report: SweepReport) -> None:
+        held = sorted(store._dbs)
+        # A partition's database stays on disk when the partition is revoked (it no longer
+        # grows) and is used again when it comes back: swept as well, one slice at a time.
+        dormant = [p for p in range(store.table.partitions or 0) if p not in held and store.partition_path(p).exists()]
+        for partition in held + dormant:
+            after: bytes | None = None
+            first = True
+            while first or after is not None:
+                first = False
+                if self._rocksdb_busy(store):
+                    report.complete = False
+                    return
+                after, read, dropped = _sweep_db_slice(store, partition, after, window, now, self.slice_size)
+                report.read += read
+                report.dropped += dropped
+                await asyncio.sleep(0)
+            if partition not in held:
+                report.dormant.append(partition)
+            elif partition in store._dbs:  # not revoked on the way: read to its end
+                report.partitions.append(partition)
+
+    async def _sweep_memory(self, store: Any, window: StalenessRule, now: float, report: SweepReport) -> None:
+        data: dict[Any, Any] = store.data
+        # Restored keys' partitions: Faust pops them only for revoked partitions, so a
+        # window its own cleanup popped from ``data`` may linger here.
+        key_partition: dict[Any, int] = getattr(store, "_key_partition", {})
+        keys = list(data.keys() | key_partition.keys())  # a snapshot: the dicts change between slices
+        for start in range(0, len(keys), self.slice_size):
+            if self.busy():
+                report.complete = False
+                return
+            report.read += self._drop_stale(
+                keys[start : start + self.slice_size], data, key_partition, window, now, report
+            )
+            await asyncio.sleep(0)
+
+    @staticmethod
+    def _drop_stale(
+        keys: Iterable[Any],
+        data: dict[Any, Any],
+        key_partition: dict[Any, int],
+        window: StalenessRule,
+        now: float,
+        report: SweepReport,
+    ) -> int:
+        read = 0
+        for key in keys:
+            read += 1
+            if is_stale(window, key, now):
+                if data.pop(key, _ABSENT) is not _ABSENT:
+                    report.dropped += 1
+                key_partition.pop(key, None)
+        return read
