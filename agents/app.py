@@ -256,7 +256,9 @@ def create_worker(
     window_sweep = StaleWindowSweep(
         [wrapper.table for _size, wrapper in window_tables],
         clock=clock,
-        busy=lambda: bool(app.rebalancing or app.in_recovery),
+        # Not while partitions move or actives restore, nor once the app stops (its stores
+        # forget their databases then, which the sweep would take for dormant ones).
+        busy=lambda: bool(app.rebalancing or app.in_recovery or app.should_stop),
     )
     index = DeadlineIndex()
 

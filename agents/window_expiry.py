@@ -15,17 +15,20 @@ when *this process* writes it as the active owner. Nothing registers
   changelog only from the offset the store persisted, so those windows are not even
   replayed.
 
-All of those stayed in the store for ever (measured before this module: 22,566 expired
-windows left in the stores of one short RocksDB experiment, see docs/operations.md).
+All of those stayed in the store for ever (measured before this module: 13,146 expired
+windows left in the RocksDB stores by tests/integration/test_live_standby_stores.py's
+~2.5 min run, none with it; see docs/operations.md).
 
 **Why a sweep of the stores, not more registrations.** Registering restored keys in
 Faust's tracking (wrapping ``apply_changelog_batch``) would cover the first two cases but
 not the third: the windows a RocksDB store kept across a restart are found only by
 reading the store. Reading the store finds all three, on both store kinds, with one
 rule; so :class:`StaleWindowSweep` reads every partition database a windows table's store
-has open (active and standby) and deletes the keys whose window is stale by Faust's own
-rule, ``table.window.stale(window_end, now)`` (:func:`is_stale`), the rule Faust's
-cleanup applies to the windows it tracks. It runs every ``table_cleanup_interval`` (the
+has open (active and standby), and the dormant ones (the databases of partitions the
+worker held before: RocksDB keeps them on disk and uses them again when the partition
+comes back), and deletes the keys whose window is stale by Faust's own rule,
+``table.window.stale(window_end, now)`` (:func:`is_stale`), the rule Faust's cleanup
+applies to the windows it tracks. It runs every ``table_cleanup_interval`` (the
 app's timer in agents/app.py), the same cadence as Faust's cleanup.
 
 **No changelog record.** It deletes from the store (the RocksDB partition database, the
@@ -39,17 +42,20 @@ will touch again, and nothing a reader shows as current is lost.
 
 **Bounded slices.** A store may hold many keys: the sweep reads :data:`SWEEP_SLICE` keys
 at a time (a fresh iterator per slice, seeking past the last key read) and yields to the
-event loop between slices: ~5 µs per key read and judged, ~10 ms per slice (measured by
-tests/unit/test_window_expiry.py: 20,000 RocksDB keys, half of them stale, in 97 ms, the
-longest slice 10 ms).
+event loop between slices: ~5-8 µs per key read and judged, ~10-17 ms per slice
+(measured by tests/unit/test_window_expiry.py: 20,000 RocksDB keys, half of them stale,
+in 97-150 ms); a dormant database costs ~8 ms more per slice to open and close.
 
 **Rebalances and recovery.** Every slice runs synchronously on the event loop, like
 Faust's own writes (stream processing, ``apply_changelog_batch``), so no write
 interleaves inside a slice. Between slices the sweep holds no database handle (a revoke
 followed by a re-assignment reopens the partition's database, and RocksDB's lock would
-refuse it while another handle lived) and looks the database up again, stopping at a
-partition no longer open. It does not start, and stops, while the app rebalances or
-restores its active partitions (``app.rebalancing``, ``app.in_recovery``), or while the
+refuse it while another handle lived) and looks the database up again. A dormant
+database is opened and closed within one slice, so Faust's own opening of it (on an
+assignment, synchronous too) never meets our lock; one revoked while Faust's handle is
+not yet collected fails to open and waits for the next sweep. It does not start, and stops, while the app rebalances or
+restores its active partitions (``app.rebalancing``, ``app.in_recovery``), once the app
+stops (``app.should_stop``: the stores forget their databases then), or while the
 RocksDB store's ``db_lock`` is held (revoke/assign). A standby partition is restored
 continuously, so it is swept while records arrive; that is safe because a record
 applied after the sweep deleted its stale key only brings back a stale window (the

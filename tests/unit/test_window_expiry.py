@@ -261,6 +261,14 @@ def test_the_sweep_does_not_run_while_the_app_rebalances_or_restores(memory_work
     assert _sweep(memory_worker).dropped == 1
 
 
+def test_the_sweep_does_not_run_once_the_app_stops(rocksdb_worker: SlaWorker) -> None:
+    table = _table(rocksdb_worker)
+    raw = _put_rocksdb(table, 0, STALE)
+    rocksdb_worker.app._stopped.set()  # App.stop() sets it first, then stops the stores
+    assert asyncio.run(rocksdb_worker.window_sweep.sweep()) == []
+    assert _rocksdb_keys(table, 0) == {raw}
+
+
 def test_the_worker_sweeps_each_windows_table_and_health_shows_the_last_sweep(tmp_path: Path) -> None:
     settings = Settings(app_id="unit-expiry", data_dir=tmp_path, window_sizes_seconds=(60, 3600))
     worker = create_worker(settings, load_policy(None), clock=lambda: NOW)
