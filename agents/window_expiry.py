@@ -150,11 +150,12 @@ def _decoder(store: Any) -> Callable[[bytes], object]:
 
 def _sweep_db_slice(
     store: Any, partition: int, after: bytes | None, window: StalenessRule, now: float, size: int
-) -> tuple[bytes | None, int, int]:
+) -> tuple[bytes | None, int, int] | None:
     """Read up to ``size`` keys of ``partition``'s database past ``after``; delete the stale.
 
-    Returns ``(last key read or None when the database is done, keys read, deleted)``.
-    The database the store has open for the partition, else (a dormant one: on disk, not
+    Returns ``(last key read or None when the database is done, keys read, deleted)``, or
+    None when the partition has no database to read (none on disk, or it cannot be
+    opened now). The database the store has open for the partition, else (a dormant one: on disk, not
     held) opened for this slice and closed before returning: no handle outlives the call
     (see the module docstring).
     """
@@ -163,12 +164,12 @@ def _sweep_db_slice(
         return _sweep_open_slice(store, db, after, window, now, size)
     path = store.partition_path(partition)
     if not path.exists():
-        return None, 0, 0
+        return None
     try:
         dormant = store.rocksdb_options.open(path)
     except Exception:  # locked: a revoked handle not yet collected; next sweep
         log.debug("window expiry: %s not opened, left for the next sweep", path, exc_info=True)
-        return None, 0, 0
+        return None
     try:
         return _sweep_open_slice(store, dormant, after, window, now, size)
     finally:
@@ -282,20 +283,23 @@ class StaleWindowSweep:
         dormant = [p for p in range(store.table.partitions or 0) if p not in held and store.partition_path(p).exists()]
         for partition in held + dormant:
             after: bytes | None = None
-            first = True
-            while first or after is not None:
-                first = False
+            while True:
                 if self._rocksdb_busy(store):
                     report.complete = False
                     return
-                after, read, dropped = _sweep_db_slice(store, partition, after, window, now, self.slice_size)
+                result = _sweep_db_slice(store, partition, after, window, now, self.slice_size)
+                await asyncio.sleep(0)
+                if result is None:  # no database to read now: not reported as read
+                    break
+                after, read, dropped = result
                 report.read += read
                 report.dropped += dropped
-                await asyncio.sleep(0)
-            if partition not in held:
-                report.dormant.append(partition)
-            elif partition in store._dbs:  # not revoked on the way: read to its end
-                report.partitions.append(partition)
+                if after is None:  # read to its end
+                    if partition not in held:
+                        report.dormant.append(partition)
+                    elif partition in store._dbs:  # not revoked on the way
+                        report.partitions.append(partition)
+                    break
 
     async def _sweep_memory(self, store: Any, window: StalenessRule, now: float, report: SweepReport) -> None:
         data: dict[Any, Any] = store.data
