@@ -28,8 +28,11 @@ has open (active and standby), and the dormant ones (the databases of partitions
 worker held before: RocksDB keeps them on disk and uses them again when the partition
 comes back), and deletes the keys whose window is stale by Faust's own rule,
 ``table.window.stale(window_end, now)`` (:func:`is_stale`), the rule Faust's cleanup
-applies to the windows it tracks. It runs every ``table_cleanup_interval`` (the
-app's timer in agents/app.py), the same cadence as Faust's cleanup.
+applies to the windows it tracks. It runs every ``expire_sweep_seconds`` (10 min by
+default; the app's timer in agents/app.py), the tickets' expiry cadence: it reads every
+key of every windows store, so Faust's 30 s would cost a busy worker a share of its core,
+and what it deletes only bounds the stores' growth (a window lingers at most one
+interval past its expiry of a day).
 
 **No changelog record.** It deletes from the store (the RocksDB partition database, the
 memory store's dict), never through the table, like Faust's cleanup: a standby must not

@@ -11,7 +11,8 @@ tables'. The windows are 10 s wide here, so most window keys are written a few t
 and then left, and a lost write stays visible instead of being overwritten.
 
 The windows expire after 60 s here and the workers sweep their stores every 2 s
-(``table_cleanup_interval``), so the windows of the first minute expire during the run:
+(``expire_sweep_seconds``; Faust's own cleanup too, ``table_cleanup_interval``), so the
+windows of the first minute expire during the run:
 besides the comparison (a store may lack a key only if its window was stale), no
 partition store a worker held at the end, active or standby, restarted twice, still
 holds a window that was stale at the worker's last sweep (agents/window_expiry.py), nor
@@ -189,11 +190,16 @@ def _responded(ticket_id: str) -> dict[str, Any]:
 
 @pytest.mark.timeout(600)
 def test_every_store_holds_the_changelog_up_to_the_offset_it_records(test_settings: Settings, tmp_path: Path) -> None:
+    sweep_every = 2.0
     settings = live_settings(test_settings, tmp_path, "standby", partitions=8).model_copy(
-        update={"store": "rocksdb", "window_sizes_seconds": (10, 3600), "window_expires_seconds": 60}
+        update={
+            "store": "rocksdb",
+            "window_sizes_seconds": (10, 3600),
+            "window_expires_seconds": 60,
+            "expire_sweep_seconds": sweep_every,
+        }
     )
     create_topics(settings)
-    sweep_every = 2.0
     workers = [
         WorkerProcess(
             settings.model_copy(update={"web_port": free_port()}),
