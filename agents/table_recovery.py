@@ -35,7 +35,9 @@ Faust's recovery loop as an "unknown topic" and be applied to the wrong table.
 **Stream partitions resume once their queues were cleared.** ``on_recovery_completed``
 resumes the stream partitions (input, ticks), then awaits ``perform_seek`` (one
 committed-offset request per assigned partition, 20-60 ms here for 41 partitions), then
-resumes the flow, which clears the agents' queues. Input fetched while the seek ran was
+resumes the flow, which clears the agents' queues. Input fetched while the seek ran
+(aiokafka seeks each partition right after its own committed-offset request, so one
+sought early is fetched while the others are asked for) was partly processed and partly
 queued and then dropped, with the consumer's position already past it; and the seek set
 Faust's read offsets back to the committed ones, so its fetcher recorded the fetch that
 followed as a gap from the committed offset, over offsets the stream had delivered too.
@@ -107,19 +109,34 @@ class RebalanceSafeRecovery(Recovery):
 
         own = vars(consumer).get("resume_partitions")  # normally None: the class's method
         setattr(consumer, "resume_partitions", resume_changelogs_only)  # noqa: B010  # a method mypy won't let us assign
+        rebalancing = False
         try:
             await super().on_recovery_completed(generation_id)
-            # Not after a revocation meanwhile: the next generation's recovery resumes
-            # its own partitions once it has sought them.
-            still_assigned = self._completing and self.app.consumer_generation_id == generation_id
+        except RebalanceAgain:
+            rebalancing = True
+            raise
+        except BaseException:
+            # A seek that timed out raises ServiceStopped and ends Faust's recovery loop:
+            # held partitions would never flow again (before this hold they were already
+            # resumed), unless a rebalance is about to run recovery anew.
+            rebalancing = self.signal_recovery_start.is_set()
+            raise
         finally:
             if own is None:
                 del consumer.resume_partitions
             else:
                 setattr(consumer, "resume_partitions", own)  # noqa: B010
+            # Not after a revocation or a rebalance meanwhile, nor once the app stops: the
+            # next generation's recovery resumes its own partitions once it has sought them.
+            still_assigned = (
+                self._completing
+                and not rebalancing
+                and self.app.consumer_generation_id == generation_id
+                and not self.app.should_stop
+            )
             self._completing = False
-        if held and still_assigned:
-            resume(held & consumer.assignment())
+            if held and still_assigned:
+                resume(held & consumer.assignment())
 
     async def _seek_offsets(
         self,

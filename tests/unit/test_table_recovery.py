@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import pytest
-from faust.tables.recovery import RebalanceAgain
+from faust.tables.recovery import RebalanceAgain, ServiceStopped
 from faust.types import TP
 
 from slawatch.agents.table_recovery import RebalanceSafeRecovery
@@ -200,3 +200,19 @@ def test_the_consumer_resumes_partitions_as_before_after_a_rebalance_interrupted
         _complete_recovery(recovery, monkeypatch, during_seek=interrupted)
     assert "resume_partitions" not in vars(consumer)
     assert not {INPUT, TICKS} & consumer._get_active_partitions()
+
+
+def test_stream_partitions_are_fetched_after_a_seek_that_timed_out(
+    recovery: RebalanceSafeRecovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust's ``_wait`` raises ServiceStopped when the seek outlasts its timeout, which
+    ends Faust's recovery loop: nothing would resume the held partitions later."""
+    consumer = recovery.app.consumer
+
+    def timed_out() -> None:
+        raise ServiceStopped()
+
+    with pytest.raises(ServiceStopped):
+        _complete_recovery(recovery, monkeypatch, during_seek=timed_out)
+    assert "resume_partitions" not in vars(consumer)
+    assert {INPUT, TICKS} <= consumer._get_active_partitions()
