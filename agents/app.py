@@ -500,7 +500,7 @@ def create_worker(
         except Exception:
             log.exception("expiry sweep failed; retried at the next sweep")
 
-    @app.timer(settings.expire_sweep_seconds, name="slawatch.window_expiry")
+    @app.timer(expire_sweep_seconds, name="slawatch.window_expiry")
     async def expire_windows() -> None:
         """Delete stale windows from every local store, standbys included (Faust's own
         cleanup knows only the windows this process wrote). On the tickets' expiry

@@ -56,10 +56,13 @@ followed by a re-assignment reopens the partition's database, and RocksDB's lock
 refuse it while another handle lived) and looks the database up again. A dormant
 database is opened and closed within one slice, so Faust's own opening of it (on an
 assignment, synchronous too) never meets our lock; one revoked while Faust's handle is
-not yet collected fails to open and waits for the next sweep. It does not start, and stops, while the app rebalances or
-restores its active partitions (``app.rebalancing``, ``app.in_recovery``), once the app
-stops (``app.should_stop``: the stores forget their databases then), or while the
-RocksDB store's ``db_lock`` is held (revoke/assign). A standby partition is restored
+not yet collected fails to open and waits for the next sweep. A dormant database read
+to its end is not opened again until one of the windows it kept can be stale (nothing
+writes to it, and each open starts a new RocksDB info log file). The sweep does not
+start, and stops, while the app rebalances or restores its active partitions
+(``app.rebalancing``, ``app.in_recovery``), once the app stops (``app.should_stop``: the
+stores forget their databases then), or while the RocksDB store's ``db_lock`` is held
+(revoke/assign). A standby partition is restored
 continuously, so it is swept while records arrive; that is safe because a record
 applied after the sweep deleted its stale key only brings back a stale window (the
 changelog still holds it until retention), which the next sweep deletes again, and the
@@ -71,6 +74,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +92,8 @@ _ABSENT = object()
 
 class StalenessRule(Protocol):
     """What the sweep needs of a Faust window (``faust.windows.TumblingWindow``)."""
+
+    expires: float | None
 
     def stale(self, timestamp: float, latest_timestamp: float) -> bool: ...
 
@@ -130,7 +136,10 @@ class SweepReport:
     read: int = 0
     dropped: int = 0
     seconds: float = 0.0
-    #: False when a rebalance or recovery started meanwhile (the rest waits for the next).
+    #: False when the sweep stopped before the end: the app began rebalancing, restoring
+    #: or stopping, or the store's ``db_lock`` was taken (the rest waits for the next
+    #: run). A dormant database that could not be opened (its lock still held) is left
+    #: out of ``dormant`` without making this False.
     complete: bool = True
 
     def as_dict(self) -> dict[str, Any]:
@@ -152,19 +161,26 @@ def _decoder(store: Any) -> Callable[[bytes], object]:
 
 
 def _sweep_db_slice(
-    store: Any, partition: int, after: bytes | None, window: StalenessRule, now: float, size: int
+    store: Any,
+    partition: int,
+    after: bytes | None,
+    window: StalenessRule,
+    now: float,
+    size: int,
+    kept_end: list[float | None],
 ) -> tuple[bytes | None, int, int] | None:
     """Read up to ``size`` keys of ``partition``'s database past ``after``; delete the stale.
 
+    ``kept_end[0]`` becomes the earliest end of a window read and kept, if earlier.
     Returns ``(last key read or None when the database is done, keys read, deleted)``, or
     None when the partition has no database to read (none on disk, or it cannot be
-    opened now). The database the store has open for the partition, else (a dormant one: on disk, not
-    held) opened for this slice and closed before returning: no handle outlives the call
-    (see the module docstring).
+    opened now). The database the store has open for the partition, else (a dormant
+    one: on disk, not held) opened for this slice and closed before returning: no handle
+    outlives the call (see the module docstring).
     """
     db = store._dbs.get(partition)
     if db is not None:
-        return _sweep_open_slice(store, db, after, window, now, size)
+        return _sweep_open_slice(store, db, after, window, now, size, kept_end)
     path = store.partition_path(partition)
     if not path.exists():
         return None
@@ -174,40 +190,54 @@ def _sweep_db_slice(
         log.debug("window expiry: %s not opened, left for the next sweep", path, exc_info=True)
         return None
     try:
-        return _sweep_open_slice(store, dormant, after, window, now, size)
+        return _sweep_open_slice(store, dormant, after, window, now, size, kept_end)
     finally:
         dormant.close()
 
 
 def _sweep_open_slice(
-    store: Any, db: Any, after: bytes | None, window: StalenessRule, now: float, size: int
+    store: Any,
+    db: Any,
+    after: bytes | None,
+    window: StalenessRule,
+    now: float,
+    size: int,
+    kept_end: list[float | None],
 ) -> tuple[bytes | None, int, int]:
     decode = _decoder(store)
     offset_key = getattr(store, "offset_key", None)
-    it = db.iter()
-    if after is None:
-        it.seek_to_first()
-    else:
-        it.seek(after)
-        if it.valid() and it.key() == after:
-            it.next()
     stale: list[bytes] = []
     read = 0
     last: bytes | None = None
-    while read < size and it.valid():
-        key = it.key()
-        last = key
-        read += 1
-        if key != offset_key:
-            try:
-                decoded = decode(key)
-            except Exception:  # not a key this table wrote: keep it
-                decoded = None
-            if is_stale(window, decoded, now):
-                stale.append(key)
-        it.next()
-    done = not it.valid()
-    del it
+    it = db.iter()
+    try:
+        if after is None:
+            it.seek_to_first()
+        else:
+            it.seek(after)
+            if it.valid() and it.key() == after:
+                it.next()
+        while read < size and it.valid():
+            key = it.key()
+            last = key
+            read += 1
+            if key != offset_key:
+                try:
+                    decoded = decode(key)
+                except Exception:  # not a key this table wrote: keep it
+                    decoded = None
+                if is_stale(window, decoded, now):
+                    stale.append(key)
+                else:
+                    end, earliest = window_end(decoded), kept_end[0]
+                    if end is not None and (earliest is None or end < earliest):
+                        kept_end[0] = end
+            it.next()
+        done = not it.valid()
+    finally:
+        # A live iterator keeps a dormant database's lock past its close(): Faust's own
+        # open of it (no retry) would then fail, also after an exception here.
+        del it
     key_index = getattr(store, "_key_index", None)
     for key in stale:
         db.delete(key)
@@ -237,6 +267,13 @@ class StaleWindowSweep:
         self.slice_size = slice_size
         #: The last sweep of each table, by table name (shown on /sla/health).
         self.last: dict[str, SweepReport] = {}
+        #: Per (table, partition) of a dormant RocksDB database read to its end: the
+        #: earliest instant one of its windows can be stale (its earliest kept window's
+        #: end plus ``expires``: ``stale`` needs end <= start of the window holding now -
+        #: expires), infinity when it kept none. Nothing writes to a dormant database,
+        #: so it is not opened again before then: every open rotates RocksDB's info log
+        #: into a new ``LOG.old.*`` file (~25 KB), up to 1,000 kept per database.
+        self._dormant_quiet_until: dict[tuple[str, int], float] = {}
 
     async def sweep(self) -> list[SweepReport]:
         """One pass over every table (skipped while ``busy()``)."""
@@ -284,13 +321,21 @@ class StaleWindowSweep:
         # A partition's database stays on disk when the partition is revoked (it no longer
         # grows) and is used again when it comes back: swept as well, one slice at a time.
         dormant = [p for p in range(store.table.partitions or 0) if p not in held and store.partition_path(p).exists()]
+        quiet = self._dormant_quiet_until
+        name = report.table
+        for partition in held:
+            quiet.pop((name, partition), None)  # written again: read it when it is dormant again
         for partition in held + dormant:
+            if partition not in held and now < quiet.get((name, partition), -math.inf):
+                report.dormant.append(partition)  # read before, nothing in it stale yet
+                continue
             after: bytes | None = None
+            kept_end: list[float | None] = [None]
             while True:
                 if self._rocksdb_busy(store):
                     report.complete = False
                     return
-                result = _sweep_db_slice(store, partition, after, window, now, self.slice_size)
+                result = _sweep_db_slice(store, partition, after, window, now, self.slice_size, kept_end)
                 await asyncio.sleep(0)
                 if result is None:  # no database to read now: not reported as read
                     break
@@ -300,6 +345,8 @@ class StaleWindowSweep:
                 if after is None:  # read to its end
                     if partition not in held:
                         report.dormant.append(partition)
+                        end, expires = kept_end[0], window.expires
+                        quiet[(name, partition)] = math.inf if end is None or expires is None else end + expires
                     elif partition in store._dbs:  # not revoked on the way
                         report.partitions.append(partition)
                     break
@@ -309,7 +356,12 @@ class StaleWindowSweep:
         # Restored keys' partitions: Faust pops them only for revoked partitions, so a
         # window its own cleanup popped from ``data`` may linger here.
         key_partition: dict[Any, int] = getattr(store, "_key_partition", {})
-        keys = list(data.keys() | key_partition.keys())  # a snapshot: the dicts change between slices
+        # A snapshot (the dicts change between slices): list(dict) is one C-level copy,
+        # a set union of a million keys held the loop ~0.3 s. Faust pops a partition's
+        # keys from ``_key_partition`` only when it is revoked, so it may hold keys
+        # ``data`` no longer has; a key in both is judged twice (pops are idempotent).
+        keys = list(data)
+        keys += [key for key in list(key_partition) if key not in data]
         for start in range(0, len(keys), self.slice_size):
             if self.busy():
                 report.complete = False

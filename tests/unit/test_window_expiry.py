@@ -315,3 +315,29 @@ def test_a_sweep_of_20000_rocksdb_keys_keeps_each_slice_short(rocksdb_worker: Sl
     print(f"20,000 keys: {report.seconds * 1000:.1f} ms in all, longest slice {longest * 1000:.1f} ms")
     assert report.dropped == 10_000
     assert longest < 0.25
+
+
+def test_a_dormant_database_is_opened_again_only_once_one_of_its_windows_can_be_stale(
+    rocksdb_worker: SlaWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing writes to a dormant database, and each open rotates RocksDB's info log
+    into a new ``LOG.old.*`` file: a sweep that finds nothing that can be stale yet
+    leaves it closed."""
+    table = _table(rocksdb_worker)
+    store = table.data
+    _put_rocksdb(table, 2, RECENT)  # expires 60 s after its end, ~40 s from NOW
+    store._dbs.pop(2).close()
+    _sweep(rocksdb_worker)
+    opened: list[object] = []
+    open_db = store.rocksdb_options.open
+
+    def counted_open(path: object, *args: Any, **kwargs: Any) -> Any:
+        opened.append(path)
+        return open_db(path, *args, **kwargs)
+
+    monkeypatch.setattr(store.rocksdb_options, "open", counted_open)
+    report = _sweep(rocksdb_worker)
+    assert (opened, report.dormant, report.dropped) == ([], [2], 0)
+    rocksdb_worker.window_sweep.clock = lambda: NOW + 200
+    report = _sweep(rocksdb_worker)
+    assert (len(opened), report.dormant, report.dropped) == (1, [2], 1)
