@@ -112,14 +112,11 @@ class RebalanceSafeRecovery(Recovery):
         rebalancing = False
         try:
             await super().on_recovery_completed(generation_id)
-        except RebalanceAgain:
-            rebalancing = True
-            raise
-        except BaseException:
+        except BaseException as exc:
             # A seek that timed out raises ServiceStopped and ends Faust's recovery loop:
             # held partitions would never flow again (before this hold they were already
             # resumed), unless a rebalance is about to run recovery anew.
-            rebalancing = self.signal_recovery_start.is_set()
+            rebalancing = isinstance(exc, RebalanceAgain) or self.signal_recovery_start.is_set()
             raise
         finally:
             if own is None:

@@ -72,12 +72,11 @@ sweep never touches the offset the store persisted.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 __all__ = ["SWEEP_SLICE", "StaleWindowSweep", "SweepReport", "is_stale", "window_end"]
@@ -143,21 +142,7 @@ class SweepReport:
     complete: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "at": self.at,
-            "partitions": self.partitions,
-            "dormant": self.dormant,
-            "read": self.read,
-            "dropped": self.dropped,
-            "seconds": round(self.seconds, 4),
-            "complete": self.complete,
-        }
-
-
-def _decoder(store: Any) -> Callable[[bytes], object]:
-    decode = getattr(store, "_decode_key", None)
-    return decode if callable(decode) else json.loads
+        return {**asdict(self), "seconds": round(self.seconds, 4)}
 
 
 def _sweep_db_slice(
@@ -167,12 +152,11 @@ def _sweep_db_slice(
     window: StalenessRule,
     now: float,
     size: int,
-    kept_end: list[float | None],
-) -> tuple[bytes | None, int, int] | None:
+) -> tuple[bytes | None, int, int, float | None] | None:
     """Read up to ``size`` keys of ``partition``'s database past ``after``; delete the stale.
 
-    ``kept_end[0]`` becomes the earliest end of a window read and kept, if earlier.
-    Returns ``(last key read or None when the database is done, keys read, deleted)``, or
+    Returns ``(last key read or None when the database is done, keys read, deleted,
+    earliest end of a window read and kept or None)``, or
     None when the partition has no database to read (none on disk, or it cannot be
     opened now). The database the store has open for the partition, else (a dormant
     one: on disk, not held) opened for this slice and closed before returning: no handle
@@ -180,7 +164,7 @@ def _sweep_db_slice(
     """
     db = store._dbs.get(partition)
     if db is not None:
-        return _sweep_open_slice(store, db, after, window, now, size, kept_end)
+        return _sweep_open_slice(store, db, after, window, now, size)
     path = store.partition_path(partition)
     if not path.exists():
         return None
@@ -190,7 +174,7 @@ def _sweep_db_slice(
         log.debug("window expiry: %s not opened, left for the next sweep", path, exc_info=True)
         return None
     try:
-        return _sweep_open_slice(store, dormant, after, window, now, size, kept_end)
+        return _sweep_open_slice(store, dormant, after, window, now, size)
     finally:
         dormant.close()
 
@@ -202,13 +186,13 @@ def _sweep_open_slice(
     window: StalenessRule,
     now: float,
     size: int,
-    kept_end: list[float | None],
-) -> tuple[bytes | None, int, int]:
-    decode = _decoder(store)
+) -> tuple[bytes | None, int, int, float | None]:
+    decode = store._decode_key
     offset_key = getattr(store, "offset_key", None)
     stale: list[bytes] = []
     read = 0
     last: bytes | None = None
+    kept_end: float | None = None
     it = db.iter()
     try:
         if after is None:
@@ -226,12 +210,13 @@ def _sweep_open_slice(
                     decoded = decode(key)
                 except Exception:  # not a key this table wrote: keep it
                     decoded = None
-                if is_stale(window, decoded, now):
+                end = window_end(decoded)
+                if end is None:
+                    pass  # not a windowed key: kept, as is_stale keeps it
+                elif window.stale(end, now):
                     stale.append(key)
-                else:
-                    end, earliest = window_end(decoded), kept_end[0]
-                    if end is not None and (earliest is None or end < earliest):
-                        kept_end[0] = end
+                elif kept_end is None or end < kept_end:
+                    kept_end = end
             it.next()
         done = not it.valid()
     finally:
@@ -243,7 +228,7 @@ def _sweep_open_slice(
         db.delete(key)
         if key_index is not None:
             key_index.pop(key, None)
-    return (None if done else last), read, len(stale)
+    return (None if done else last), read, len(stale), kept_end
 
 
 class StaleWindowSweep:
@@ -293,7 +278,7 @@ class StaleWindowSweep:
                 log.info(
                     "window expiry: %s: %d stale windows deleted of %d keys read (%s) in %.3f s%s",
                     report.table, report.dropped, report.read, where, report.seconds,
-                    "" if report.complete else "; interrupted by a rebalance",
+                    "" if report.complete else "; interrupted (rebalance, recovery, stop or a held store lock)",
                 )  # fmt: skip
         return reports
 
@@ -330,23 +315,24 @@ class StaleWindowSweep:
                 report.dormant.append(partition)  # read before, nothing in it stale yet
                 continue
             after: bytes | None = None
-            kept_end: list[float | None] = [None]
+            kept_end = math.inf  # the earliest end of a window kept in this database
             while True:
                 if self._rocksdb_busy(store):
                     report.complete = False
                     return
-                result = _sweep_db_slice(store, partition, after, window, now, self.slice_size, kept_end)
+                result = _sweep_db_slice(store, partition, after, window, now, self.slice_size)
                 await asyncio.sleep(0)
                 if result is None:  # no database to read now: not reported as read
                     break
-                after, read, dropped = result
+                after, read, dropped, slice_kept_end = result
                 report.read += read
                 report.dropped += dropped
+                if slice_kept_end is not None:
+                    kept_end = min(kept_end, slice_kept_end)
                 if after is None:  # read to its end
                     if partition not in held:
                         report.dormant.append(partition)
-                        end, expires = kept_end[0], window.expires
-                        quiet[(name, partition)] = math.inf if end is None or expires is None else end + expires
+                        quiet[(name, partition)] = kept_end + (window.expires or 0)
                     elif partition in store._dbs:  # not revoked on the way
                         report.partitions.append(partition)
                     break
@@ -359,16 +345,16 @@ class StaleWindowSweep:
         # A snapshot (the dicts change between slices): list(dict) is one C-level copy,
         # a set union of a million keys held the loop ~0.3 s. Faust pops a partition's
         # keys from ``_key_partition`` only when it is revoked, so it may hold keys
-        # ``data`` no longer has; a key in both is judged twice (pops are idempotent).
+        # ``data`` no longer has.
         keys = list(data)
         keys += [key for key in list(key_partition) if key not in data]
         for start in range(0, len(keys), self.slice_size):
             if self.busy():
                 report.complete = False
                 return
-            report.read += self._drop_stale(
-                keys[start : start + self.slice_size], data, key_partition, window, now, report
-            )
+            chunk = keys[start : start + self.slice_size]
+            self._drop_stale(chunk, data, key_partition, window, now, report)
+            report.read += len(chunk)
             await asyncio.sleep(0)
 
     @staticmethod
@@ -379,12 +365,9 @@ class StaleWindowSweep:
         window: StalenessRule,
         now: float,
         report: SweepReport,
-    ) -> int:
-        read = 0
+    ) -> None:
         for key in keys:
-            read += 1
             if is_stale(window, key, now):
                 if data.pop(key, _ABSENT) is not _ABSENT:
                     report.dropped += 1
                 key_partition.pop(key, None)
-        return read
