@@ -89,6 +89,23 @@ def _partition(db: Path) -> int:
     return int(db.name.removesuffix(".db").rsplit("-", 1)[1])  # tickets-3.db, windows-10s-3.db
 
 
+def _read_store(db: Path) -> tuple[int | None, dict[bytes, bytes]]:
+    """The changelog offset a RocksDB store records (None if none) and its other keys."""
+    store = rocksdict.Rdict(
+        str(db), options=rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
+    )
+    try:
+        raw = store.get(OFFSET_KEY)
+        return (None if raw is None else int(raw)), {k: v for k, v in store.items() if k != OFFSET_KEY}
+    finally:
+        store.close()
+
+
+def _window_end(key: bytes) -> float:
+    _dims, (_start, end) = json.loads(key)  # Faust's windowed key: [key, [start, end]]
+    return float(end)
+
+
 def _store_problems(db: Path, changelog: Changelog, may_drop: Callable[[bytes], bool]) -> list[str]:
     """Where the store differs from the changelog's state at the offset the store records.
 
@@ -98,17 +115,9 @@ def _store_problems(db: Path, changelog: Changelog, may_drop: Callable[[bytes], 
     offset: a value (or deletion) written later than that offset is not stale. A key
     may be missing without a deletion record only when ``may_drop(key)``.
     """
-    store = rocksdict.Rdict(
-        str(db), options=rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
-    )
-    try:
-        raw = store.get(OFFSET_KEY)
-        held = {k: v for k, v in store.items() if k != OFFSET_KEY}
-    finally:
-        store.close()
-    if raw is None:
+    applied, held = _read_store(db)
+    if applied is None:
         return []
-    applied = int(raw)
     state: dict[bytes, tuple[int, bytes | None]] = {}
     for offset, key, value in changelog:
         if offset > applied:
@@ -145,22 +154,15 @@ def _expired_by(window: TumblingWindow, stopped_at: float) -> Callable[[bytes], 
     """
 
     def expired(key: bytes) -> bool:
-        _dims, (_start, end) = json.loads(key)  # Faust's windowed key: [key, [start, end]]
-        return bool(window.stale(end, stopped_at))
+        return bool(window.stale(_window_end(key), stopped_at))
 
     return expired
 
 
 def _stale_windows(db: Path, window: TumblingWindow, at: float) -> int:
     """How many windows in the store at ``db`` were stale at ``at``."""
-    store = rocksdict.Rdict(
-        str(db), options=rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
-    )
-    try:
-        keys = [k for k, _value in store.items() if k != OFFSET_KEY]
-    finally:
-        store.close()
-    return sum(1 for key in keys if window.stale(json.loads(key)[1][1], at))
+    _offset, held = _read_store(db)
+    return sum(1 for key in held if window.stale(_window_end(key), at))
 
 
 def _last_sweeps(worker: WorkerProcess, tables: list[str], after: float, timeout: float = 30) -> dict[str, Any]:
