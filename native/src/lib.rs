@@ -1,0 +1,25 @@
+//! slawatch's native SLA engine (see docs/architecture.md, "The engine").
+//!
+//! The rules of sla.md live here once: the live worker calls them through
+//! `slawatch.sla.engine.SlaEngine` (one ticket state at a time), the backtest through
+//! `slawatch.sla.backtest` (the whole replay loop natively). Python keeps what is not
+//! per-event: policy loading, calendars' year building, the full event validator's
+//! rejections and messages, CLI and summaries.
+use pyo3::prelude::*;
+
+pub mod types;
+pub mod calendar;
+pub mod state;
+pub mod engine;
+pub mod event;
+pub mod alert;
+pub mod backtest;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    engine::register(m)?;
+    event::register(m)?;
+    alert::register(m)?;
+    backtest::register(m)?;
+    Ok(())
+}
