@@ -141,8 +141,8 @@ class Alert(NamedTuple):
             "assignee": self.assignee,
             "deadline": deadline_text,
             "fired_at": fired_at,
-            "elapsed_seconds": self.elapsed_seconds,
-            "target_seconds": self.target_seconds,
+            "elapsed_seconds": _whole(self.elapsed_seconds),
+            "target_seconds": _whole(self.target_seconds),
             "calendar": self.calendar,
             "category": self.category,
             "channel": self.channel,
@@ -151,3 +151,9 @@ class Alert(NamedTuple):
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_record())
+
+
+def _whole(seconds: float) -> float:
+    """A whole number of seconds is written as an integer (``1440``, not ``1440.0``),
+    however it was computed: the same duration spelled the same way in every alert."""
+    return int(seconds) if type(seconds) is float and seconds.is_integer() else seconds
