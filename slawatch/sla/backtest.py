@@ -18,7 +18,6 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from heapq import heappop, heappush
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -30,8 +29,9 @@ from slawatch.exceptions import InvalidEvent, SlawatchError
 # File handling is replay's (gzip, stdin, CSV sniffing and mapping): one reader of
 # exports for both commands (replay imports no Kafka client at module level).
 from slawatch.replay import detect_format, open_export, read_csv
-from slawatch.sla.alerts import KIND_BREACHED, Alert, format_instant
-from slawatch.sla.engine import RETAIN_CLOSED_TICKETS, Observation, SlaEngine, TicketState
+from slawatch._native import NativeBacktest
+from slawatch.sla.alerts import Alert, format_instant
+from slawatch.sla.engine import RETAIN_CLOSED_TICKETS, Observation
 from slawatch.sla.events import parse_event, parse_timestamp
 from slawatch.sla.policy import Policy, load_policy
 
@@ -179,229 +179,86 @@ def _kpi_figures(counts: Counter[str], score_sum: float) -> dict[str, Any]:
 class Backtest:
     """Drive the engine over events on the event-time clock.
 
-    ``sink`` receives alerts in ``fired_at`` order. Out-of-order input is tolerated:
-    alerts are held in a reorder buffer for ``reorder_window`` seconds of event time.
+    Alerts reach ``sink`` (as :class:`Alert` objects) or ``write`` (as JSON lines, in
+    chunks: what the CLI writes) in ``fired_at`` order. Out-of-order input is
+    tolerated: alerts are held in a reorder buffer for ``reorder_window`` seconds of
+    event time. The loop itself is the native engine's (``slawatch._native``): before an
+    event is applied every ticket's thresholds strictly before its instant fire,
+    retention is judged when the clock moves, and a duplicate is ignored before the
+    clock moves (docs/sla-semantics.md).
     """
 
     def __init__(
         self,
         policy: Policy,
-        sink: Callable[[Alert], None],
+        sink: Callable[[Alert], None] | None = None,
         *,
+        write: Callable[[bytes], object] | None = None,
         retention_seconds: float = 30 * 86400,
         retain_closed: int = RETAIN_CLOSED_TICKETS,
         reorder_window: float = 3600,
     ) -> None:
-        self.engine = SlaEngine(policy, retention_seconds)
-        #: Tickets that may be forgotten once past retention (closed-out, or known only
-        #: from held events), of which the ``retain_closed`` most recent are kept anyway.
-        self._may_expire: set[str] = set()
-        self._retain_closed = retain_closed
-        self.sink = sink
-        self.summary = BacktestSummary()
-        self.states: dict[str, TicketState] = {}
-        self._due: list[tuple[float, str]] = []
-        self._scheduled: dict[str, float] = {}
-        self._expiry: list[tuple[float, str]] = []
-        # Key of each ticket's most recent expiry entry while it is still in the heap: a
-        # request for the same key then adds nothing (the twin entry would pop in the
-        # same _expire pass and repeat the same check), and most events after a
-        # resolution request exactly that. Halves the heap work at 1 M events.
-        self._expiry_last: dict[str, float] = {}
-        self._out: list[tuple[float, int, Alert]] = []
-        self._seq = 0
-        self._window = reorder_window
-        self.clock: float | None = None
+        self.policy = policy
+        self.retention_seconds = retention_seconds
+        self._native = NativeBacktest(
+            policy,
+            write=write,
+            sink=None if write is not None else sink,
+            retention_seconds=float(retention_seconds),
+            retain_closed=retain_closed,
+            reorder_window=float(reorder_window),
+        )
+        #: One message (a line's bytes, a str or a dict): applied, counted as a
+        #: duplicate or held; an invalid one is counted and handed to ``on_invalid``.
+        self.feed: Callable[..., None] = self._native.feed
+        #: Count a line that is not a valid event (reported, skipped, never fatal).
+        self.reject: Callable[..., None] = self._native.reject
 
-    # -- alerts ---------------------------------------------------------------
-    def _emit(self, alerts: Iterable[Alert]) -> None:
-        out = self._out
-        summary = self.summary
-        for a in alerts:
-            self._seq += 1
-            heappush(out, (a.fired_at, self._seq, a))
-            summary.alerts_by_kind[a.kind] += 1
-            if a.kind == KIND_BREACHED:
-                summary.breaches[(a.metric, a.priority)] += 1
+    @property
+    def clock(self) -> float | None:
+        """The event-time clock: the latest event time so far (None before any event)."""
+        clock = self._native.clock
+        return None if clock is None else _whole_seconds(clock)
 
-    def _flush(self, before: float | None) -> None:
-        out = self._out
-        sink = self.sink
-        while out and (before is None or out[0][0] < before):
-            sink(heappop(out)[2])
-
-    # -- scheduling -----------------------------------------------------------
-    def _schedule(self, tid: str, state: TicketState) -> float | None:
-        due = self.engine.next_due(state)
-        if due is None:
-            self._scheduled.pop(tid, None)
-            return None
-        if self._scheduled.get(tid) != due:
-            self._scheduled[tid] = due
-            heappush(self._due, (due, tid))
-        return due
-
-    def _track_retention(self, tid: str, state: TicketState, due: float | None) -> None:
-        """Count the ticket towards the retention budget when it may be forgotten: the
-        preconditions of ``engine.expired`` that do not depend on the clock, the same
-        the worker's summaries keep (held events only, or done with no threshold left)."""
-        if state.created_at is None:
-            ref = state.last_at
-        elif due is None:
-            status = state.status
-            ref = state.closed_at if status == "closed" else (state.resolved_at if status == "resolved" else None)
-        else:
-            ref = None
-        if ref is not None:
-            self._may_expire.add(tid)
-            key = ref + self.engine.retention_seconds
-            if self._expiry_last.get(tid) != key:
-                self._expiry_last[tid] = key
-                heappush(self._expiry, (key, tid))
-        else:
-            self._may_expire.discard(tid)  # open again (reopened, or created after held events)
+    @property
+    def states(self) -> frozenset[str]:
+        """Ids of the tickets whose state is kept (retention forgets closed-out ones)."""
+        return frozenset(self._native.states)
 
     def advance(self, now: float, inclusive: bool = False) -> None:
         """Fire every ticket's thresholds before ``now`` (at or before, if inclusive)."""
-        self._fire_due(now, inclusive)
-        if self.clock is None or now > self.clock:
-            self._move_clock(now)
+        self._native.advance(float(now), inclusive)
 
-    def _fire_due(self, now: float, inclusive: bool) -> None:
-        due = self._due
-        if due and (due[0][0] < now or (inclusive and due[0][0] <= now)):
-            scheduled = self._scheduled
-            while due and (due[0][0] < now or (inclusive and due[0][0] <= now)):
-                at, tid = heappop(due)
-                if scheduled.get(tid) != at:
-                    continue  # stale entry: the ticket was rescheduled
-                del scheduled[tid]
-                state = self.states.get(tid)
-                if state is None:
-                    continue
-                alerts, _ = self.engine.advance(state, now, inclusive)
-                if alerts:
-                    self._emit(alerts)
-                if self._schedule(tid, state) is None:
-                    self._track_retention(tid, state, None)  # its last threshold fired
-
-    def _move_clock(self, now: float) -> None:
-        """The clock moves forward to ``now``.
-
-        Retention is judged only when the clock moves: a late line (behind the clock)
-        must not delete a ticket whose own next lines are still to come. (``feed``
-        has these lines inline: they run once per event.)
-        """
-        self.clock = now
-        exp = self._expiry
-        if exp and exp[0][0] < now and len(self._may_expire) > self._retain_closed:
-            self._expire()
-
-    def _expire(self) -> None:
-        exp = self._expiry
-        now = self.clock
-        last = self._expiry_last
-        may_expire = self._may_expire
-        while exp and now is not None and exp[0][0] < now and len(may_expire) > self._retain_closed:
-            key, tid = heappop(exp)  # the longest closed first
-            if last.get(tid) == key:
-                del last[tid]
-            state = self.states.get(tid)
-            if state is not None and self.engine.expired(state, now):
-                del self.states[tid]
-                self._scheduled.pop(tid, None)
-                may_expire.discard(tid)
-
-    # -- events ---------------------------------------------------------------
-    def feed(
-        self,
-        raw: bytes | str | dict[str, Any],
-        line_no: int | None = None,
-        on_invalid: Callable[[int | None, InvalidEvent], None] | None = None,
-    ) -> None:
-        summary = self.summary
-        try:
-            event = parse_event(raw)
-        except InvalidEvent as exc:
-            self.reject(exc, line_no, on_invalid)
-            return
-        summary.lines += 1
-        tid = event.ticket_id
-        known = self.states.get(tid)
-        if known is not None and event.event_id in known.seen:  # engine.apply's duplicate test
-            # Ignored before the clock moves: a repeat carrying a later time must not
-            # fire thresholds that the lines after it may still stop.
-            summary.duplicates += 1
-            return
-        at = event.at
-        # self.advance(at), written out: this runs once per event, and most events
-        # move the clock with nothing due.
-        due = self._due
-        if due and due[0][0] < at:
-            # Every ticket's thresholds before this event's instant fire first, also when
-            # the clock does not move: a ticket created behind the clock (a late line)
-            # has thresholds in the past that the clock's earlier advances never saw.
-            self._fire_due(at, False)
-        clock = self.clock
-        if clock is None or at > clock:
-            self.clock = clock = at  # self._move_clock(at):
-            exp = self._expiry
-            if exp and exp[0][0] < at and len(self._may_expire) > self._retain_closed:
-                self._expire()
-        prior = self.states.get(tid)  # after advance: retention may have forgotten it
-        out = self.engine.apply(prior, event)
-        st = self.states[tid] = out.state
-        if at < clock and (prior is None or prior.last_at is None or prior.last_at < clock):
-            summary.behind_clock += 1
-        if out.held:
-            summary.held += 1
-        else:
-            summary.applied += 1
-        observe = summary.observe
-        for obs in out.observations:
-            observe(obs)
-        if out.alerts:
-            self._emit(out.alerts)
-        next_at = self._schedule(tid, st)
-        if next_at is None or st.created_at is None:
-            self._track_retention(tid, st, next_at)
-        else:  # what _track_retention does for a created ticket with a threshold ahead
-            self._may_expire.discard(tid)
-        pending = self._out
-        if pending and pending[0][0] < clock - self._window:  # runs once per event: skip the call when idle
-            self._flush(clock - self._window)
-
-    def reject(
-        self,
-        exc: InvalidEvent,
-        line_no: int | None = None,
-        on_invalid: Callable[[int | None, InvalidEvent], None] | None = None,
-    ) -> None:
-        """Count a line that is not a valid event (reported, skipped, never fatal)."""
-        summary = self.summary
-        summary.lines += 1
-        summary.invalid += 1
-        summary.invalid_by_code[exc.code] += 1
-        if on_invalid:
-            on_invalid(line_no, exc)
+    def flush_output(self) -> None:
+        """Hand the alerts already in order to ``write`` (before stopping on an error)."""
+        self._native.flush_output()
 
     def finish(self, until: float | None = None) -> BacktestSummary:
-        if self.clock is not None:
-            # Thresholds the clock has passed with nothing more to come fire (sla.md: "a
-            # threshold already past when nothing more arrives fires at once"). Only a
-            # ticket whose lines came behind the clock has any left: the lines after it
-            # that would have fired them never came.
-            self.advance(self.clock)
-        if until is not None:
-            self.advance(until, inclusive=True)
-        self._flush(None)
-        self.summary.calendar_warnings = [
+        """Fire what is due (up to ``until``, inclusive), write every alert out, and
+        return the KPIs."""
+        self._native.finish(None if until is None else float(until))
+        summary = BacktestSummary()
+        native = self._native.summary()
+        for name in ("lines", "applied", "duplicates", "held", "behind_clock", "invalid", "tickets_created"):
+            setattr(summary, name, native[name])
+        for name in ("invalid_by_code", "alerts_by_kind", "clocks_stopped", "clocks_late", "breaches", "counts"):
+            counter = getattr(summary, name)
+            for key, n in native[name]:
+                counter[key] = n
+        summary.score_sums = dict(native["score_sums"])
+        summary.calendar_warnings = [
             f"calendar {cal!r}: the holiday preset has no data for {year} and the policy lists "
             f"no holidays/workdays for it; that year is counted as plain weekdays — add the "
             f"official schedule to the policy"
-            for cal, year in sorted(self.engine.missing_calendar_years)
+            for cal, year in sorted(
+                (name, year) for name, cal in self.policy.calendars.items() for year in cal.years_without_data
+            )
         ]
-        return self.summary
+        return summary
+
+
+def _whole_seconds(t: float) -> float:
+    return int(t) if t.is_integer() else t
 
 
 def run_backtest(
@@ -478,9 +335,6 @@ def main(args: argparse.Namespace) -> int:
     out_file: IO[bytes]
     out_file = args.output.open("wb") if args.output else sys.stdout.buffer
 
-    def write(alert: Alert) -> None:
-        out_file.write(orjson.dumps(alert.to_record()) + b"\n")
-
     def report(line_no: int | None, exc: InvalidEvent) -> None:
         print(f"line {line_no}: skipped: {exc.code}: {exc.message}", file=sys.stderr)
 
@@ -499,16 +353,14 @@ def main(args: argparse.Namespace) -> int:
         gc.disable()
         try:
             retention = getattr(args, "retention_days", 30.0) * 86400
-            # Whole seconds as an int: event times are ints, and every int-float
-            # comparison in the expiry heap goes through CPython's slow mixed path.
-            retention = int(retention) if float(retention).is_integer() else retention
             retain = getattr(args, "retain_closed", RETAIN_CLOSED_TICKETS)
-            bt = Backtest(policy, write, retention_seconds=retention, retain_closed=retain)
+            bt = Backtest(policy, write=out_file.write, retention_seconds=retention, retain_closed=retain)
             try:
                 _feed_file(bt, source, fmt, args.events, report, by_ticket_time=getattr(args, "sort", False))
             except BrokenPipeError:  # our stdout's reader went away (`| head`): not the input
                 raise
             except (OSError, EOFError) as exc:  # e.g. a truncated or not-really-gzip file
+                bt.flush_output()  # the alerts already in order, as they were before the error
                 raise SlawatchError(f"{args.events}: cannot read ({exc})") from None
             last_event_time = bt.clock
             summary = bt.finish(until)
