@@ -17,6 +17,16 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo "== creating the virtual environment $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
+# The SLA engine is compiled Rust (native/): installing from source needs cargo (rustup
+# puts it in ~/.cargo/bin, which a non-login shell may not have on its PATH).
+if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null; then
+    echo "error: slawatch's engine is written in Rust: install a Rust toolchain (cargo 1.82 or later," >&2
+    echo "       e.g. from https://rustup.rs) and run this again" >&2
+    exit 1
+fi
 echo "== installing slawatch with its test extras (editable)"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     --config-settings editable_mode=strict -e ".[test,rocksdb]"
