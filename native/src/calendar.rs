@@ -151,8 +151,9 @@ impl Calendar {
         }
         if self.always_open {
             let span = end - start;
-            if span - span != 0.0 || span.is_nan() {
-                self.year_of(py, if start - start != 0.0 || start.is_nan() { start } else { end })?;
+            if !span.is_finite() {
+                // NaN or infinite (`span - span != 0`): refused, as on other calendars
+                self.year_of(py, if !start.is_finite() { start } else { end })?;
             }
             return Ok(span);
         }
@@ -181,7 +182,7 @@ impl Calendar {
         }
         if self.always_open {
             let t = start + seconds;
-            if t - t != 0.0 || t.is_nan() {
+            if !t.is_finite() {
                 self.year_of(py, start)?;
             }
             return Ok(t);
@@ -196,8 +197,7 @@ impl Calendar {
         loop {
             let idx = self.idx.as_ref().unwrap();
             let target = round6(idx.cum(start) + seconds);
-            let reach;
-            if target <= idx.total {
+            let reach = if target <= idx.total {
                 let i = idx.after.partition_point(|&a| a < target);
                 let t = idx.starts[i] + (target - idx.before[i]);
                 if t <= idx.safe_hi {
@@ -206,7 +206,7 @@ impl Calendar {
                     }
                     return Ok(if t >= start { t } else { start });
                 }
-                reach = t;
+                t
             } else {
                 let span = idx.safe_hi - idx.safe_lo;
                 let rate = if span > 0.0 && idx.total > 0.0 { idx.total / span } else { 0.0 };
@@ -215,8 +215,8 @@ impl Calendar {
                 let g = guess * 1.1;
                 let cap = 8000.0 * 366.0 * DAY;
                 let m = if g < cap { g } else { cap };
-                reach = idx.safe_hi + if 366.0 * DAY >= m { 366.0 * DAY } else { m };
-            }
+                idx.safe_hi + if 366.0 * DAY >= m { 366.0 * DAY } else { m }
+            };
             self.cover(py, start, reach)?;
         }
     }

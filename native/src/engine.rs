@@ -55,6 +55,9 @@ struct Tgt {
     cal: usize,
 }
 
+/// (department, level) -> the contact, native and as the Python `Contact`.
+type Routes = HashMap<(Option<Str>, i64), (Rc<Contact>, Py<PyAny>)>;
+
 type TargetKey = (Metric, Str, Option<Str>, Option<Str>, Option<Str>, Option<Str>);
 
 pub struct Engine {
@@ -66,7 +69,7 @@ pub struct Engine {
     retention: f64,
     targets: HashMap<TargetKey, Tgt>,
     thresholds: HashMap<(Metric, u64), Rc<[Thr]>>,
-    routes: HashMap<(Option<Str>, i64), (Rc<Contact>, Py<PyAny>)>,
+    routes: Routes,
 }
 
 fn py_opt_str<'py>(py: Python<'py>, v: &Option<Str>) -> Bound<'py, PyAny> {
@@ -417,7 +420,7 @@ impl Engine {
         c.state = ClockState::Running;
         c.since = t;
         c.nx = None;
-        if !c.runs.is_empty() && c.runs.len() % 2 == 0 {
+        if !c.runs.is_empty() && c.runs.len().is_multiple_of(2) {
             c.runs.push(t);
         }
     }
