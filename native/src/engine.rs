@@ -523,6 +523,11 @@ impl Engine {
             return Ok(());
         }
         st.seen.push(ev.event_id.clone());
+        self.apply_unseen(py, st, ev, out)
+    }
+
+    /// [`Engine::apply`] after its duplicate test (the event's id is in `seen`).
+    pub fn apply_unseen(&mut self, py: Python<'_>, st: &mut TicketState, ev: Event, out: &mut Outcome) -> PyResult<()> {
         if st.created_at.is_none() && ev.etype != EventType::Created {
             if st.last_at.is_none_or(|l| ev.at > l) {
                 st.last_at = Some(ev.at);
@@ -946,14 +951,19 @@ impl NativeEngine {
         state: &Bound<'py, PyAny>,
         event: &Bound<'py, PyAny>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>, bool, bool)> {
-        let ev = event_from_ticket_event(py, event)?;
-        let (mut st, origin) = self.load(py, state)?;
-        let mut out = Outcome::default();
-        let res = self.engine.apply(py, &mut st, ev, &mut out);
-        if out.duplicate {
-            res?;
+        // The duplicate test and the id's record on the Python list itself (the native
+        // state then carries no ids: converting them each call cost more than the test).
+        let event_id = event.getattr(intern!(py, "event_id"))?;
+        let seen_obj = state.getattr(intern!(py, "seen"))?;
+        let seen = seen_obj.downcast::<PyList>()?;
+        if seen.contains(&event_id)? {
             return Ok((PyList::empty(py), PyList::empty(py), true, false));
         }
+        let ev = event_from_ticket_event(py, event)?;
+        let (mut st, origin) = self.load(py, state)?;
+        seen.append(&event_id)?;
+        let mut out = Outcome::default();
+        let res = self.engine.apply_unseen(py, &mut st, ev, &mut out);
         let mut cache = DimsCache(origin.dims.iter().map(|(d, o)| (d.clone(), o.clone_ref(py))).collect());
         // The state is written back also when a rule raised midway, as the Python
         // engine left its state changed up to the error.
@@ -982,6 +992,39 @@ impl NativeEngine {
     }
 
     fn next_due<'py>(&mut self, py: Python<'py>, state: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        // The memo's hit, read from the Python clocks: the earliest `nx` of the running
+        // clocks when none is stale.
+        {
+            let clocks_obj = state.getattr(intern!(py, "clocks"))?;
+            let clocks = clocks_obj.downcast::<PyDict>()?;
+            let mut best: Option<Bound<'py, PyAny>> = None;
+            let mut best_f = 0.0f64;
+            let mut stale = false;
+            for (_, c) in clocks.iter() {
+                let cs = c.getattr(intern!(py, "state"))?;
+                if !cs.downcast::<PyString>().is_ok_and(|s| s.to_str().is_ok_and(|s| s == "running")) {
+                    continue;
+                }
+                let nx = c.getattr(intern!(py, "nx"))?;
+                if nx.is_none() {
+                    stale = true;
+                    break;
+                }
+                let t = nx.downcast::<PyTuple>()?;
+                if t.is_empty() {
+                    continue;
+                }
+                let at = t.get_item(0)?;
+                let at_f: f64 = at.extract()?;
+                if best.is_none() || at_f < best_f {
+                    best_f = at_f;
+                    best = Some(at);
+                }
+            }
+            if !stale {
+                return Ok(best);
+            }
+        }
         let (mut st, _) = self.load(py, state)?;
         let due = self.engine.next_due(py, &mut st);
         NativeEngine::write_nx(py, &st, state)?;

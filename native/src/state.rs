@@ -127,6 +127,33 @@ impl TicketState {
         }
     }
 
+    /// A copy without `seen` and `pending`.
+    pub fn clone_scalars(&self) -> TicketState {
+        TicketState {
+            ticket_id: self.ticket_id.clone(),
+            created_at: self.created_at,
+            last_at: self.last_at,
+            priority: self.priority.clone(),
+            category: self.category.clone(),
+            channel: self.channel.clone(),
+            department: self.department.clone(),
+            product_line: self.product_line.clone(),
+            vendor: self.vendor.clone(),
+            customer_tier: self.customer_tier.clone(),
+            assignee: self.assignee.clone(),
+            status: self.status.clone(),
+            clocks: self.clocks.clone(),
+            seen: Vec::new(),
+            pending: Vec::new(),
+            complaints: self.complaints,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+            survey_done: self.survey_done,
+            followup_done: self.followup_done,
+            dims: self.dims.clone(),
+        }
+    }
+
     #[inline]
     pub fn clock_index(&self, metric: Metric) -> Option<usize> {
         self.clocks.iter().position(|c| c.metric == metric)
@@ -211,30 +238,64 @@ pub fn event_from_ticket_event(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResu
             None => Ok(None),
         }
     };
-    let score = match data.get_item(intern!(py, "score"))? {
-        Some(v) if !v.is_none() && !v.is_instance_of::<pyo3::types::PyBool>() => v.extract::<f64>().ok(),
-        _ => None,
-    };
-    Ok(Event {
+    // Only the fields the engine's handler of this type reads (the others stay None).
+    use EventType as T;
+    let mut e = Event {
         event_id: req_str(&obj.getattr(intern!(py, "event_id"))?)?,
         etype,
         ticket_id: req_str(&obj.getattr(intern!(py, "ticket_id"))?)?,
         at: obj.getattr(intern!(py, "at"))?.extract()?,
-        priority: get(intern!(py, "priority"))?,
-        category: get(intern!(py, "category"))?,
-        channel: get(intern!(py, "channel"))?,
-        department: get(intern!(py, "department"))?,
-        product_line: get(intern!(py, "product_line"))?,
-        vendor: get(intern!(py, "vendor"))?,
-        customer_tier: get(intern!(py, "customer_tier"))?,
-        assignee: get(intern!(py, "assignee"))?,
-        status: get(intern!(py, "status"))?,
-        method: get(intern!(py, "method"))?,
-        first_contact: get_bool(intern!(py, "first_contact"))?,
-        satisfied: get_bool(intern!(py, "satisfied"))?,
-        score,
-        raw: Some(data_obj.clone().unbind()),
-    })
+        priority: None,
+        category: None,
+        channel: None,
+        department: None,
+        product_line: None,
+        vendor: None,
+        customer_tier: None,
+        assignee: None,
+        status: None,
+        method: None,
+        first_contact: None,
+        satisfied: None,
+        score: None,
+        raw: None,
+    };
+    match etype {
+        T::Created => {
+            e.priority = get(intern!(py, "priority"))?;
+            e.category = get(intern!(py, "category"))?;
+            e.channel = get(intern!(py, "channel"))?;
+            e.department = get(intern!(py, "department"))?;
+            e.product_line = get(intern!(py, "product_line"))?;
+            e.vendor = get(intern!(py, "vendor"))?;
+            e.customer_tier = get(intern!(py, "customer_tier"))?;
+            e.assignee = get(intern!(py, "assignee"))?;
+        }
+        T::Assigned => {
+            e.assignee = get(intern!(py, "assignee"))?;
+            e.department = get(intern!(py, "department"))?;
+            e.vendor = get(intern!(py, "vendor"))?;
+        }
+        T::StatusChanged => {
+            e.status = get(intern!(py, "status"))?;
+            e.first_contact = get_bool(intern!(py, "first_contact"))?;
+        }
+        T::PriorityChanged => e.priority = get(intern!(py, "priority"))?,
+        T::Resolved => e.first_contact = get_bool(intern!(py, "first_contact"))?,
+        T::Survey => {
+            e.score = match data.get_item(intern!(py, "score"))? {
+                Some(v) if !v.is_none() && !v.is_instance_of::<pyo3::types::PyBool>() => v.extract::<f64>().ok(),
+                _ => None,
+            }
+        }
+        T::Followup => {
+            e.method = get(intern!(py, "method"))?;
+            e.satisfied = get_bool(intern!(py, "satisfied"))?;
+        }
+        T::Responded | T::Reopened | T::Closed | T::Complaint => {}
+    }
+    e.raw = Some(data_obj.clone().unbind());
+    Ok(e)
 }
 
 fn kind_from_name(s: &str) -> Option<AlertKind> {
@@ -250,6 +311,9 @@ fn kind_from_name(s: &str) -> Option<AlertKind> {
 pub struct PyOrigin {
     pub seen_len: usize,
     pub pending_len: usize,
+    /// The state as loaded (without seen and pending): fields equal to it are not
+    /// written back.
+    pub loaded: TicketState,
     /// The Python `Dimensions` the state's memo was built from (kept when unchanged).
     pub dims: Option<(Rc<Dims>, Py<PyAny>)>,
 }
@@ -302,7 +366,8 @@ fn clock_from_py(
     })
 }
 
-/// A Python `TicketState` as a native one. `parse_event` converts held messages.
+/// A Python `TicketState` as a native one, without its `seen` ids (the adapter keeps
+/// them on the Python list). `parse_event` converts held messages.
 pub fn state_from_py<'py>(
     py: Python<'py>,
     s: &Bound<'py, PyAny>,
@@ -316,12 +381,8 @@ pub fn state_from_py<'py>(
     for (_, c) in clocks_d.iter() {
         clocks.push(clock_from_py(py, &c, cal_index)?);
     }
-    let seen_obj = g(intern!(py, "seen"))?;
-    let seen_l = seen_obj.downcast::<PyList>()?;
-    let mut seen = Vec::with_capacity(seen_l.len() + 1);
-    for x in seen_l.iter() {
-        seen.push(req_str(&x)?);
-    }
+    // `seen` stays on the Python list: the adapter tests and records ids there.
+    let seen = Vec::new();
     let pend_obj = g(intern!(py, "pending"))?;
     let pend_l = pend_obj.downcast::<PyList>()?;
     let mut pending = Vec::with_capacity(pend_l.len());
@@ -371,7 +432,8 @@ pub fn state_from_py<'py>(
         followup_done: g(intern!(py, "followup_done"))?.is_truthy()?,
         dims: dims.as_ref().map(|(d, _)| d.clone()),
     };
-    let origin = PyOrigin { seen_len: st.seen.len(), pending_len: st.pending.len(), dims };
+    let loaded = TicketState { seen: Vec::new(), pending: Vec::new(), ..st.clone_scalars() };
+    let origin = PyOrigin { seen_len: st.seen.len(), pending_len: st.pending.len(), loaded, dims };
     Ok((st, origin))
 }
 
@@ -429,23 +491,71 @@ fn dims_to_py<'py>(py: Python<'py>, d: &Rc<Dims>, dims_cls: &Bound<'py, PyAny>) 
     ))
 }
 
-fn set_clock_fields(py: Python<'_>, obj: &Bound<'_, PyAny>, c: &Clock) -> PyResult<()> {
-    obj.setattr(intern!(py, "state"), c.state.name())?;
-    obj.setattr(intern!(py, "acc"), num_to_py(py, c.acc))?;
-    obj.setattr(intern!(py, "since"), num_to_py(py, c.since))?;
-    obj.setattr(intern!(py, "target"), num_to_py(py, c.target))?;
-    obj.setattr(intern!(py, "calendar"), PyString::new(py, &c.calendar))?;
-    obj.setattr(intern!(py, "fired"), c.fired)?;
-    obj.setattr(intern!(py, "deadline"), opt_num_py(py, c.deadline))?;
-    let runs = PyList::new(py, c.runs.iter().map(|&x| num_to_py(py, x)))?;
-    obj.setattr(intern!(py, "runs"), runs)?;
-    obj.setattr(intern!(py, "nx"), nx_to_py(py, &c.nx)?)?;
+fn same_opt(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.to_bits() == y.to_bits(),
+        _ => false,
+    }
+}
+
+fn same_nx(a: &Option<Option<Nx>>, b: &Option<Option<Nx>>) -> bool {
+    match (a, b) {
+        (None, None) | (Some(None), Some(None)) => true,
+        (Some(Some(x)), Some(Some(y))) => {
+            x.at.to_bits() == y.at.to_bits() && x.bit == y.bit && x.level == y.level && x.thr.to_bits() == y.thr.to_bits()
+        }
+        _ => false,
+    }
+}
+
+fn set_clock_fields(py: Python<'_>, obj: &Bound<'_, PyAny>, c: &Clock, was: Option<&Clock>) -> PyResult<()> {
+    if was.is_none_or(|w| w.state != c.state) {
+        obj.setattr(intern!(py, "state"), c.state.name())?;
+    }
+    if was.is_none_or(|w| w.acc.to_bits() != c.acc.to_bits()) {
+        obj.setattr(intern!(py, "acc"), num_to_py(py, c.acc))?;
+    }
+    if was.is_none_or(|w| w.since.to_bits() != c.since.to_bits()) {
+        obj.setattr(intern!(py, "since"), num_to_py(py, c.since))?;
+    }
+    if was.is_none_or(|w| w.target.to_bits() != c.target.to_bits()) {
+        obj.setattr(intern!(py, "target"), num_to_py(py, c.target))?;
+    }
+    if was.is_none_or(|w| w.calendar != c.calendar) {
+        obj.setattr(intern!(py, "calendar"), PyString::new(py, &c.calendar))?;
+    }
+    if was.is_none_or(|w| w.fired != c.fired) {
+        obj.setattr(intern!(py, "fired"), c.fired)?;
+    }
+    if was.is_none_or(|w| !same_opt(w.deadline, c.deadline)) {
+        obj.setattr(intern!(py, "deadline"), opt_num_py(py, c.deadline))?;
+    }
+    match was {
+        Some(w) if w.runs.len() <= c.runs.len() && w.runs[..] == c.runs[..w.runs.len()] => {
+            if w.runs.len() < c.runs.len() {
+                // runs only grow: append to the list the clock has
+                let runs_obj = obj.getattr(intern!(py, "runs"))?;
+                let runs = runs_obj.downcast::<PyList>()?;
+                for &x in &c.runs[w.runs.len()..] {
+                    runs.append(num_to_py(py, x))?;
+                }
+            }
+        }
+        _ => {
+            let runs = PyList::new(py, c.runs.iter().map(|&x| num_to_py(py, x)))?;
+            obj.setattr(intern!(py, "runs"), runs)?;
+        }
+    }
+    if was.is_none_or(|w| !same_nx(&w.nx, &c.nx)) {
+        obj.setattr(intern!(py, "nx"), nx_to_py(py, &c.nx)?)?;
+    }
     Ok(())
 }
 
 /// Writes a native state back into the Python `TicketState` it came from (or a new
-/// one): the same object, its clock objects updated in place; returns the Python
-/// `Dimensions` of the final memo, if any, for observations to share.
+/// one): the same object, its clock objects updated in place (only the fields that
+/// changed since it was read).
 pub fn state_to_py<'py>(
     py: Python<'py>,
     st: &TicketState,
@@ -455,23 +565,42 @@ pub fn state_to_py<'py>(
     dims_cls: &Bound<'py, PyAny>,
     dims_cache: &mut DimsCache,
 ) -> PyResult<()> {
-    obj.setattr(intern!(py, "created_at"), opt_num_py(py, st.created_at))?;
-    obj.setattr(intern!(py, "last_at"), opt_num_py(py, st.last_at))?;
-    obj.setattr(intern!(py, "priority"), PyString::new(py, &st.priority))?;
-    obj.setattr(intern!(py, "category"), opt_str_py(py, &st.category))?;
-    obj.setattr(intern!(py, "channel"), opt_str_py(py, &st.channel))?;
-    obj.setattr(intern!(py, "department"), opt_str_py(py, &st.department))?;
-    obj.setattr(intern!(py, "product_line"), opt_str_py(py, &st.product_line))?;
-    obj.setattr(intern!(py, "vendor"), opt_str_py(py, &st.vendor))?;
-    obj.setattr(intern!(py, "customer_tier"), opt_str_py(py, &st.customer_tier))?;
-    obj.setattr(intern!(py, "assignee"), opt_str_py(py, &st.assignee))?;
-    obj.setattr(intern!(py, "status"), PyString::new(py, &st.status))?;
+    let was = &origin.loaded;
+    if !same_opt(was.created_at, st.created_at) {
+        obj.setattr(intern!(py, "created_at"), opt_num_py(py, st.created_at))?;
+    }
+    if !same_opt(was.last_at, st.last_at) {
+        obj.setattr(intern!(py, "last_at"), opt_num_py(py, st.last_at))?;
+    }
+    if was.priority != st.priority {
+        obj.setattr(intern!(py, "priority"), PyString::new(py, &st.priority))?;
+    }
+    macro_rules! opt_field {
+        ($f:ident) => {
+            if was.$f != st.$f {
+                obj.setattr(intern!(py, stringify!($f)), opt_str_py(py, &st.$f))?;
+            }
+        };
+    }
+    opt_field!(category);
+    opt_field!(channel);
+    opt_field!(department);
+    opt_field!(product_line);
+    opt_field!(vendor);
+    opt_field!(customer_tier);
+    opt_field!(assignee);
+    if was.status != st.status {
+        obj.setattr(intern!(py, "status"), PyString::new(py, &st.status))?;
+    }
     let clocks_obj = obj.getattr(intern!(py, "clocks"))?;
     let clocks = clocks_obj.downcast::<PyDict>()?;
     for c in &st.clocks {
         let key = c.metric.name();
         match clocks.get_item(key)? {
-            Some(existing) => set_clock_fields(py, &existing, c)?,
+            Some(existing) => {
+                let prior = was.clocks.iter().find(|w| w.metric == c.metric);
+                set_clock_fields(py, &existing, c, prior)?
+            }
             None => {
                 let runs = PyList::new(py, c.runs.iter().map(|&x| num_to_py(py, x)))?;
                 let new = clock_cls.call1((
@@ -511,15 +640,32 @@ pub fn state_to_py<'py>(
             }
         }
     }
-    obj.setattr(intern!(py, "complaints"), st.complaints)?;
-    obj.setattr(intern!(py, "resolved_at"), opt_num_py(py, st.resolved_at))?;
-    obj.setattr(intern!(py, "closed_at"), opt_num_py(py, st.closed_at))?;
-    obj.setattr(intern!(py, "survey_done"), st.survey_done)?;
-    obj.setattr(intern!(py, "followup_done"), st.followup_done)?;
-    let dims = match &st.dims {
-        Some(d) => dims_cache.get(py, d, dims_cls)?,
-        None => py.None().into_bound(py),
+    if was.complaints != st.complaints {
+        obj.setattr(intern!(py, "complaints"), st.complaints)?;
+    }
+    if !same_opt(was.resolved_at, st.resolved_at) {
+        obj.setattr(intern!(py, "resolved_at"), opt_num_py(py, st.resolved_at))?;
+    }
+    if !same_opt(was.closed_at, st.closed_at) {
+        obj.setattr(intern!(py, "closed_at"), opt_num_py(py, st.closed_at))?;
+    }
+    if was.survey_done != st.survey_done {
+        obj.setattr(intern!(py, "survey_done"), st.survey_done)?;
+    }
+    if was.followup_done != st.followup_done {
+        obj.setattr(intern!(py, "followup_done"), st.followup_done)?;
+    }
+    let same_dims = match (&was.dims, &st.dims) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+        _ => false,
     };
-    obj.setattr(intern!(py, "dims_memo"), dims)?;
+    if !same_dims {
+        let dims = match &st.dims {
+            Some(d) => dims_cache.get(py, d, dims_cls)?,
+            None => py.None().into_bound(py),
+        };
+        obj.setattr(intern!(py, "dims_memo"), dims)?;
+    }
     Ok(())
 }
