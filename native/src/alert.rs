@@ -68,7 +68,9 @@ static ALERTS_MODULE: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
 
 fn alerts_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     Ok(ALERTS_MODULE
-        .get_or_try_init(py, || Ok::<_, PyErr>(PyModule::import(py, "slawatch.sla.alerts")?.unbind()))?
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(PyModule::import(py, "slawatch.sla.alerts")?.unbind())
+        })?
         .bind(py))
 }
 
@@ -148,7 +150,8 @@ impl InstantFormat {
     /// Appends `format_instant(ts, tz)` (as the old engine called it: an int for a whole
     /// second, else a float).
     pub fn write(&mut self, py: Python<'_>, ts: f64, out: &mut Vec<u8>) -> PyResult<()> {
-        if ts.fract() != 0.0 || !(ts.abs() < INT_LIMIT) {
+        // NaN and infinities too (their fract() is NaN)
+        if ts.fract() != 0.0 || ts.abs() >= INT_LIMIT {
             return self.python(py, ts.into_pyobject(py)?.into_any(), out);
         }
         let t = ts as i64;
@@ -281,9 +284,20 @@ pub fn write_seconds(py: Python<'_>, v: f64, out: &mut Vec<u8>) -> PyResult<()> 
 
 /// `orjson.dumps(alert.to_record()) + b"\n"` appended to `out` (the alert's tz is the
 /// formatter's).
-pub fn write_alert(py: Python<'_>, a: &AlertRec, fmt: &mut InstantFormat, out: &mut Vec<u8>) -> PyResult<()> {
+pub fn write_alert(
+    py: Python<'_>,
+    a: &AlertRec,
+    fmt: &mut InstantFormat,
+    out: &mut Vec<u8>,
+) -> PyResult<()> {
     let mut id = String::with_capacity(36);
-    alert_id(&a.ticket_id, a.metric.name(), a.kind.name(), a.level, &mut id);
+    alert_id(
+        &a.ticket_id,
+        a.metric.name(),
+        a.kind.name(),
+        a.level,
+        &mut id,
+    );
     out.extend_from_slice(b"{\"alert_id\":\"");
     out.extend_from_slice(id.as_bytes());
     out.extend_from_slice(b"\",\"kind\":\"");
@@ -353,15 +367,18 @@ pub fn write_alert(py: Python<'_>, a: &AlertRec, fmt: &mut InstantFormat, out: &
 static ALERT_MAKE: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
 static CONTACT_CLASS: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
 
+type ContactCache = HashMap<usize, (Rc<Contact>, Py<PyAny>)>;
+
 thread_local! {
     /// Python `Contact`s by the address of their `Rc` (kept alive here, so an address
     /// is never reused for another contact while its entry exists).
-    static CONTACTS: RefCell<HashMap<usize, (Rc<Contact>, Py<PyAny>)>> = RefCell::new(HashMap::new());
+    static CONTACTS: RefCell<ContactCache> = RefCell::new(HashMap::new());
 }
 
 /// A number as the Python engine held it: an int when whole, else a float.
 fn number<'py>(py: Python<'py>, v: f64) -> PyResult<Bound<'py, PyAny>> {
-    if v.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v) {
+    if v.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v)
+    {
         Ok((v as i64).into_pyobject(py)?.into_any())
     } else {
         Ok(v.into_pyobject(py)?.into_any())
@@ -380,8 +397,13 @@ fn contact_to_py(py: Python<'_>, c: &Rc<Contact>) -> PyResult<Py<PyAny>> {
     if let Some(found) = CONTACTS.with(|m| m.borrow().get(&key).map(|(_, o)| o.clone_ref(py))) {
         return Ok(found);
     }
-    let cls = CONTACT_CLASS.get_or_try_init(py, || Ok::<_, PyErr>(alerts_module(py)?.getattr("Contact")?.unbind()))?;
-    let obj = cls.bind(py).call1((c.level, &*c.role, &*c.name, &*c.contact))?.unbind();
+    let cls = CONTACT_CLASS.get_or_try_init(py, || {
+        Ok::<_, PyErr>(alerts_module(py)?.getattr("Contact")?.unbind())
+    })?;
+    let obj = cls
+        .bind(py)
+        .call1((c.level, &*c.role, &*c.name, &*c.contact))?
+        .unbind();
     CONTACTS.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= 4096 {
@@ -395,10 +417,21 @@ fn contact_to_py(py: Python<'_>, c: &Rc<Contact>) -> PyResult<Py<PyAny>> {
 /// The Python `Alert` of an alert (`Alert._make` of its 17 fields, `tz` the given zone).
 pub fn alert_to_py(py: Python<'_>, a: &AlertRec, tz: &Bound<'_, PyAny>) -> PyResult<PyObject> {
     let make = ALERT_MAKE.get_or_try_init(py, || {
-        Ok::<_, PyErr>(alerts_module(py)?.getattr("Alert")?.getattr("_make")?.unbind())
+        Ok::<_, PyErr>(
+            alerts_module(py)?
+                .getattr("Alert")?
+                .getattr("_make")?
+                .unbind(),
+        )
     })?;
     let mut id = String::with_capacity(36);
-    alert_id(&a.ticket_id, a.metric.name(), a.kind.name(), a.level, &mut id);
+    alert_id(
+        &a.ticket_id,
+        a.metric.name(),
+        a.kind.name(),
+        a.level,
+        &mut id,
+    );
     let level = match a.level {
         Some(l) => l.into_pyobject(py)?.into_any(),
         None => py.None().into_bound(py),
@@ -440,7 +473,11 @@ fn kind_from_name(name: &str) -> PyResult<AlertKind> {
         "sla.warning" => AlertKind::Warning,
         "sla.breached" => AlertKind::Breached,
         "sla.escalated" => AlertKind::Escalated,
-        _ => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown alert kind {name:?}"))),
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown alert kind {name:?}"
+            )))
+        }
     })
 }
 
@@ -471,8 +508,9 @@ fn alert_from_py(a: &Bound<'_, PyAny>) -> PyResult<AlertRec> {
     Ok(AlertRec {
         kind: kind_from_name(&get("kind")?.extract::<String>()?)?,
         ticket_id: Rc::from(get("ticket_id")?.extract::<String>()?.as_str()),
-        metric: Metric::from_name(&metric_name)
-            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("unknown metric {metric_name:?}")))?,
+        metric: Metric::from_name(&metric_name).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!("unknown metric {metric_name:?}"))
+        })?,
         level: get("level")?.extract()?,
         priority: Rc::from(get("priority")?.extract::<String>()?.as_str()),
         department: opt_rc(get("department")?)?,
@@ -510,14 +548,21 @@ fn alert_id_py(ticket_id: &str, metric: &str, kind: &str, level: Option<i64>) ->
 /// `[format_instant(ts, tz) for ts in instants]` through one native formatter (a float
 /// that is a whole second is formatted as the int it equals).
 #[pyfunction]
-fn format_instants(py: Python<'_>, tz: &Bound<'_, PyAny>, instants: Vec<f64>) -> PyResult<Vec<String>> {
+fn format_instants(
+    py: Python<'_>,
+    tz: &Bound<'_, PyAny>,
+    instants: Vec<f64>,
+) -> PyResult<Vec<String>> {
     let mut fmt = InstantFormat::new(py, tz)?;
     let mut out = Vec::with_capacity(instants.len());
     let mut buf = Vec::with_capacity(32);
     for ts in instants {
         buf.clear();
         fmt.write(py, ts, &mut buf)?;
-        out.push(String::from_utf8(buf.clone()).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?);
+        out.push(
+            String::from_utf8(buf.clone())
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?,
+        );
     }
     Ok(out)
 }
@@ -544,8 +589,16 @@ fn alert_roundtrip(py: Python<'_>, alert: &Bound<'_, PyAny>) -> PyResult<PyObjec
 /// the bytes written (a benchmark of `write_alert`; the conversion from Python is
 /// outside the timed loop, which it returns in seconds).
 #[pyfunction]
-fn write_alerts_bench(py: Python<'_>, alerts: &Bound<'_, PyList>, tz: &Bound<'_, PyAny>, repeat: usize) -> PyResult<(usize, f64)> {
-    let recs: Vec<AlertRec> = alerts.iter().map(|a| alert_from_py(&a)).collect::<PyResult<_>>()?;
+fn write_alerts_bench(
+    py: Python<'_>,
+    alerts: &Bound<'_, PyList>,
+    tz: &Bound<'_, PyAny>,
+    repeat: usize,
+) -> PyResult<(usize, f64)> {
+    let recs: Vec<AlertRec> = alerts
+        .iter()
+        .map(|a| alert_from_py(&a))
+        .collect::<PyResult<_>>()?;
     let mut fmt = InstantFormat::new(py, tz)?;
     let mut out = Vec::with_capacity(1 << 20);
     let mut total = 0;

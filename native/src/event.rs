@@ -90,7 +90,13 @@ const PRIORITIES: &[&str] = &["normal", "urgent", "major"];
 const CATEGORIES: &[&str] = &["quality", "service", "product", "other"];
 const CHANNELS: &[&str] = &["phone", "email", "app", "web", "wechat", "visit", "other"];
 const TIERS: &[&str] = &["standard", "vip", "key_account"];
-const STATUSES: &[&str] = &["open", "in_progress", "waiting_customer", "resolved", "closed"];
+const STATUSES: &[&str] = &[
+    "open",
+    "in_progress",
+    "waiting_customer",
+    "resolved",
+    "closed",
+];
 const FOLLOWUP_METHODS: &[&str] = &["phone", "online", "visit"];
 
 #[derive(Clone, Copy)]
@@ -120,11 +126,24 @@ fn spec(t: EventType) -> &'static [(usize, Kind, bool)] {
             (F_VENDOR, NAME, false),
             (F_TITLE, TEXT, false),
         ],
-        EventType::Assigned => &[(F_ASSIGNEE, NAME, true), (F_DEPARTMENT, NAME, false), (F_VENDOR, NAME, false)],
+        EventType::Assigned => &[
+            (F_ASSIGNEE, NAME, true),
+            (F_DEPARTMENT, NAME, false),
+            (F_VENDOR, NAME, false),
+        ],
         EventType::Responded => &[(F_AGENT, NAME, false)],
-        EventType::StatusChanged => &[(F_STATUS, Kind::Enum(STATUSES), true), (F_REASON, TEXT, false)],
-        EventType::PriorityChanged => &[(F_PRIORITY, Kind::Enum(PRIORITIES), true), (F_REASON, TEXT, false)],
-        EventType::Resolved => &[(F_FIRST_CONTACT, Kind::Bool, false), (F_SOLUTION, TEXT, false)],
+        EventType::StatusChanged => &[
+            (F_STATUS, Kind::Enum(STATUSES), true),
+            (F_REASON, TEXT, false),
+        ],
+        EventType::PriorityChanged => &[
+            (F_PRIORITY, Kind::Enum(PRIORITIES), true),
+            (F_REASON, TEXT, false),
+        ],
+        EventType::Resolved => &[
+            (F_FIRST_CONTACT, Kind::Bool, false),
+            (F_SOLUTION, TEXT, false),
+        ],
         EventType::Reopened => &[(F_REASON, TEXT, false)],
         EventType::Closed => &[(F_REASON, TEXT, false)],
         EventType::Complaint => &[(F_TEXT, TEXT, false)],
@@ -551,7 +570,12 @@ fn timestamp(b: &[u8]) -> Option<i64> {
     if b.len() != 20 && b.len() != 25 {
         return None;
     }
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let y = d2(b, 0)? * 100 + d2(b, 2)?;
@@ -823,17 +847,20 @@ pub fn event_from_py(py: Python<'_>, ev: &Bound<'_, PyAny>) -> PyResult<Event> {
     let get = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
         Ok(data.get_item(name)?.filter(|v| !v.is_none()))
     };
-    let text = |name: &'static str, choices: Option<&'static [&'static str]>| -> PyResult<Option<Str>> {
-        let Some(v) = get(name)? else { return Ok(None) };
-        let Ok(s) = v.downcast::<PyString>() else { return Ok(None) };
-        let s = s.to_cow()?;
-        if let Some(choices) = choices {
-            if let Some(rc) = enum_value(&s, choices) {
-                return Ok(Some(rc));
+    let text =
+        |name: &'static str, choices: Option<&'static [&'static str]>| -> PyResult<Option<Str>> {
+            let Some(v) = get(name)? else { return Ok(None) };
+            let Ok(s) = v.downcast::<PyString>() else {
+                return Ok(None);
+            };
+            let s = s.to_cow()?;
+            if let Some(choices) = choices {
+                if let Some(rc) = enum_value(&s, choices) {
+                    return Ok(Some(rc));
+                }
             }
-        }
-        Ok(Some(Rc::from(&*s)))
-    };
+            Ok(Some(Rc::from(&*s)))
+        };
     let boolean = |name: &str| -> PyResult<Option<bool>> {
         Ok(match get(name)? {
             Some(v) => v.downcast::<PyBool>().ok().map(|b| b.is_true()),
@@ -893,7 +920,10 @@ fn fields_dict<'py>(py: Python<'py>, ev: &Event) -> PyResult<Bound<'py, PyDict>>
 /// The fields `read_event` gives for a line (a dict; `at` a float), or None when it
 /// defers to Python's `parse_event`.
 #[pyfunction]
-fn read_event_fields<'py>(py: Python<'py>, line: &Bound<'py, PyBytes>) -> PyResult<Option<Bound<'py, PyDict>>> {
+fn read_event_fields<'py>(
+    py: Python<'py>,
+    line: &Bound<'py, PyBytes>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
     match read_event(line.as_bytes()) {
         Some(ev) => Ok(Some(fields_dict(py, &ev)?)),
         None => Ok(None),
@@ -902,7 +932,10 @@ fn read_event_fields<'py>(py: Python<'py>, line: &Bound<'py, PyBytes>) -> PyResu
 
 /// The fields `event_from_py` gives for a Python `TicketEvent`, as `read_event_fields`.
 #[pyfunction]
-fn event_fields_from_py<'py>(py: Python<'py>, ev: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+fn event_fields_from_py<'py>(
+    py: Python<'py>,
+    ev: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
     let e = event_from_py(py, ev)?;
     fields_dict(py, &e)
 }

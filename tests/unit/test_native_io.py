@@ -240,7 +240,7 @@ def test_json_spellings() -> None:
         b',"x":Infinity}',
         b',"x":[1,]}',
         b',"x":{"a":1,}}',
-        b',}',
+        b",}",
         b',"x":[[[[[[[[[[]]]]]]]]]]}',
         b',"x":' + b"[" * 200 + b"]" * 200 + b"}",
         b',"x":"\\u0041\\ud83d\\ude00"}',
@@ -598,7 +598,12 @@ def test_alert_lines(
     contact: Contact | None,
     tz: tzinfo,
 ) -> None:
-    strings = [ticket_id, text, maybe or "", *(() if contact is None else (contact.role, contact.name or "", contact.contact or ""))]
+    strings = [
+        ticket_id,
+        text,
+        maybe or "",
+        *(() if contact is None else (contact.role, contact.name or "", contact.contact or "")),
+    ]
     if any("\ud800" <= c <= "\udfff" for s in strings for c in s):
         return  # lone surrogates: no Rust string holds them (orjson refuses them too)
     native_line(
