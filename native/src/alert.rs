@@ -91,6 +91,9 @@ pub struct InstantFormat {
     last: HourOffset,
     has_last: bool,
     memo: HashMap<i64, HourOffset>,
+    /// The last day written and its text.
+    day: i64,
+    day_text: [u8; 10],
 }
 
 impl InstantFormat {
@@ -104,6 +107,8 @@ impl InstantFormat {
             last: None,
             has_last: false,
             memo: HashMap::new(),
+            day: i64::MIN,
+            day_text: [0; 10],
         })
     }
 
@@ -159,7 +164,14 @@ impl InstantFormat {
             return self.python(py, t.into_pyobject(py)?.into_any(), out);
         };
         let local = t + offset;
-        write_day(local.div_euclid(86_400), out);
+        let day = local.div_euclid(86_400);
+        if day != self.day {
+            let mut text = Vec::with_capacity(10);
+            write_day(day, &mut text);
+            self.day_text.copy_from_slice(&text);
+            self.day = day;
+        }
+        out.extend_from_slice(&self.day_text);
         let second = local.rem_euclid(86_400);
         out.push(b'T');
         two(second / 3600, out);
@@ -208,11 +220,29 @@ fn write_day(day: i64, out: &mut Vec<u8>) {
 /// A JSON string as orjson writes it: `"` `\` and control characters escaped (`\b \t \n
 /// \f \r`, else `\u00XX` in lower case), everything else (DEL, U+2028, non-ASCII) as is.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
     out.push(b'"');
     let b = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
+    let mut i = 0;
+    while i < b.len() {
+        // eight bytes at a time while none is a quote, a backslash or a control character
+        if let Some(w) = b.get(i..i + 8) {
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            let q = w ^ (LO * 0x22);
+            let bs = w ^ (LO * 0x5c);
+            let hit = (q.wrapping_sub(LO) & !q)
+                | (bs.wrapping_sub(LO) & !bs)
+                | (w.wrapping_sub(LO * 0x20) & !w);
+            if hit & HI == 0 {
+                i += 8;
+                continue;
+            }
+        }
+        let c = b[i];
         if c >= 0x20 && c != b'"' && c != b'\\' {
+            i += 1;
             continue;
         }
         out.extend_from_slice(&b[start..i]);
@@ -230,7 +260,8 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
                 out.push(HEX[(c & 15) as usize]);
             }
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&b[start..]);
     out.push(b'"');
