@@ -23,13 +23,13 @@ from typing import IO, Any, Protocol
 
 import orjson
 
+from slawatch._native import NativeBacktest
 from slawatch.csv_mapping import CsvMappingError
 from slawatch.exceptions import InvalidEvent, SlawatchError
 
 # File handling is replay's (gzip, stdin, CSV sniffing and mapping): one reader of
 # exports for both commands (replay imports no Kafka client at module level).
 from slawatch.replay import detect_format, open_export, read_csv
-from slawatch._native import NativeBacktest
 from slawatch.sla.alerts import Alert, format_instant
 from slawatch.sla.engine import RETAIN_CLOSED_TICKETS, Observation
 from slawatch.sla.events import parse_event, parse_timestamp
