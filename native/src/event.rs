@@ -11,7 +11,7 @@
 //! contract's fields are kept as slices of the line, every other value is only checked
 //! to be JSON as orjson reads it. `None` (defer) for: invalid UTF-8 or JSON, a repeated
 //! contract field, a lone surrogate escape, an integer of more than 18 digits, a float
-//! whose exponent is beyond ±300 or with more than 40 significant characters, nesting
+//! whose exponent is beyond ±250 or longer than 40 characters, nesting
 //! deeper than 64, a timestamp not of the form `YYYY-MM-DD[Tt ]HH:MM:SS(Z|z|±HH:MM)`
 //! with the offset's minutes below 60, a `schema` other than absent/null/`1`, a string
 //! field of the engine (priority, department, ...) holding a non-string, a `score`
@@ -300,12 +300,13 @@ impl<'a> Scanner<'a> {
             while matches!(b.get(i), Some(b'0'..=b'9')) {
                 i += 1;
             }
-            // a small exponent of few digits: orjson refuses one reading as infinity
+            // a small exponent of few digits: orjson refuses a number reading as
+            // infinity (at most 40 characters, so below 1e291 with this bound)
             if i == s || i - s > 3 {
                 return None;
             }
             let exp: u32 = std::str::from_utf8(&b[s..i]).ok()?.parse().ok()?;
-            if exp > 300 {
+            if exp > 250 {
                 return None;
             }
         }
