@@ -387,6 +387,29 @@ def test_generated_lines(line: bytes) -> None:
     check(line)
 
 
+raw_tokens = st.one_of(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,4})?", fullmatch=True),
+    st.from_regex(r"[-+]?[0-9.eE+-]{1,12}", fullmatch=True),
+    st.sampled_from(["true", "false", "null", "tru", "nul", "[]", "{}", "[1,]", '""', '"\\u00e9"', "NaN", "-"]),
+    st.from_regex(r'"([a-z]|\\u[0-9a-fA-F]{4}|\\[nrtbf/"\\x])*"', fullmatch=True),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(simulated(200, seed=13)),
+    st.sampled_from([*FIELDS, "extra", "x"]),
+    raw_tokens,
+    st.sampled_from([b"", b" ", b"\n", b"\t\r\n"]),
+)
+def test_raw_json_tokens(ev: dict[str, Any], key: str, token: str, pad: bytes) -> None:
+    """A value spelled by hand (numbers in every form, literals, escapes), as the value
+    of a contract field or of an extra one."""
+    obj = {k: v for k, v in ev.items() if k != key}
+    line = orjson.dumps(obj)[:-1] + b',"' + key.encode() + b'":' + pad + token.encode() + pad + b"}"
+    check(line)
+
+
 @settings(max_examples=3000, deadline=None)
 @given(st.sampled_from(simulated(200, seed=11)), st.lists(st.tuples(st.integers(0, 400), st.binary(max_size=2))))
 def test_byte_mutations(ev: dict[str, Any], edits: list[tuple[int, bytes]]) -> None:
