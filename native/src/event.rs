@@ -206,10 +206,12 @@ impl<'a> Scanner<'a> {
         let b = self.b;
         let mut escaped = false;
         loop {
-            // eight plain ASCII bytes at a time
+            // eight bytes at a time, to the first that is not plain ASCII
             while let Some(w) = b.get(i..i + 8) {
-                let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-                if special(w) {
+                let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+                let hits = special(w);
+                if hits != 0 {
+                    i += (hits.trailing_zeros() / 8) as usize;
                     break;
                 }
                 i += 8;
@@ -431,17 +433,18 @@ impl<'a> Scanner<'a> {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// Whether a word of eight bytes holds a quote, a backslash, a control character or a
-/// non-ASCII byte (exact: the has-zero-byte and has-less-than tests have no false
-/// negatives, and a true hit is then read byte by byte).
+/// The bytes of a word of eight that are a quote, a backslash, a control character or
+/// non-ASCII, as their high bits. Bytes above the first such byte may be flagged
+/// wrongly (a borrow of the has-zero-byte test), but the lowest flag is always right
+/// and there is none when no byte is special.
 #[inline]
-fn special(w: u64) -> bool {
+fn special(w: u64) -> u64 {
     let q = w ^ (LO * 0x22);
     let bs = w ^ (LO * 0x5c);
     let quote = q.wrapping_sub(LO) & !q;
     let backslash = bs.wrapping_sub(LO) & !bs;
     let control = w.wrapping_sub(LO * 0x20) & !w;
-    ((quote | backslash | control) & HI) | (w & HI) != 0
+    (quote | backslash | control | w) & HI
 }
 
 #[inline]
