@@ -11,7 +11,7 @@
 //! contract's fields are kept as slices of the line, every other value is only checked
 //! to be JSON as orjson reads it. `None` (defer) for: invalid UTF-8 or JSON, a repeated
 //! contract field, a lone surrogate escape, an integer of more than 18 digits, a float
-//! whose exponent is beyond ±300 or with more than 40 significant characters, nesting
+//! whose exponent is beyond ±250 or longer than 40 characters, nesting
 //! deeper than 64, a timestamp not of the form `YYYY-MM-DD[Tt ]HH:MM:SS(Z|z|±HH:MM)`
 //! with the offset's minutes below 60, a `schema` other than absent/null/`1`, a string
 //! field of the engine (priority, department, ...) holding a non-string, a `score`
@@ -206,10 +206,12 @@ impl<'a> Scanner<'a> {
         let b = self.b;
         let mut escaped = false;
         loop {
-            // eight plain ASCII bytes at a time
+            // eight bytes at a time, to the first that is not plain ASCII
             while let Some(w) = b.get(i..i + 8) {
-                let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-                if special(w) {
+                let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+                let hits = special(w);
+                if hits != 0 {
+                    i += (hits.trailing_zeros() / 8) as usize;
                     break;
                 }
                 i += 8;
@@ -300,12 +302,13 @@ impl<'a> Scanner<'a> {
             while matches!(b.get(i), Some(b'0'..=b'9')) {
                 i += 1;
             }
-            // a small exponent of few digits: orjson refuses one reading as infinity
+            // a small exponent of few digits: orjson refuses a number reading as
+            // infinity (at most 40 characters, so below 1e291 with this bound)
             if i == s || i - s > 3 {
                 return None;
             }
             let exp: u32 = std::str::from_utf8(&b[s..i]).ok()?.parse().ok()?;
-            if exp > 300 {
+            if exp > 250 {
                 return None;
             }
         }
@@ -430,17 +433,18 @@ impl<'a> Scanner<'a> {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// Whether a word of eight bytes holds a quote, a backslash, a control character or a
-/// non-ASCII byte (exact: the has-zero-byte and has-less-than tests have no false
-/// negatives, and a true hit is then read byte by byte).
+/// The bytes of a word of eight that are a quote, a backslash, a control character or
+/// non-ASCII, as their high bits. Bytes above the first such byte may be flagged
+/// wrongly (a borrow of the has-zero-byte test), but the lowest flag is always right
+/// and there is none when no byte is special.
 #[inline]
-fn special(w: u64) -> bool {
+fn special(w: u64) -> u64 {
     let q = w ^ (LO * 0x22);
     let bs = w ^ (LO * 0x5c);
     let quote = q.wrapping_sub(LO) & !q;
     let backslash = bs.wrapping_sub(LO) & !bs;
     let control = w.wrapping_sub(LO * 0x20) & !w;
-    ((quote | backslash | control) & HI) | (w & HI) != 0
+    (quote | backslash | control | w) & HI
 }
 
 #[inline]

@@ -233,6 +233,14 @@ def test_json_spellings() -> None:
         b',"x":1E+5}',
         b',"x":1e-400}',
         b',"x":1e400}',
+        b',"x":1e308}',
+        b',"x":1.8e308}',
+        b',"x":9999999999e300}',
+        b',"x":99999999999999999999999999999999999e250}',
+        b',"x":1e250}',
+        b',"x":1e-250}',
+        b',"x":0.1e+2}',
+        b',"x":-1.5E-3}',
         b',"x":-}',
         b',"x":123456789012345678901234567890}',
         b',"x":18446744073709551616}',
@@ -376,6 +384,29 @@ def lines(draw: st.DrawFn) -> bytes:
 @settings(max_examples=3000, deadline=None)
 @given(lines())
 def test_generated_lines(line: bytes) -> None:
+    check(line)
+
+
+raw_tokens = st.one_of(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,4})?", fullmatch=True),
+    st.from_regex(r"[-+]?[0-9.eE+-]{1,12}", fullmatch=True),
+    st.sampled_from(["true", "false", "null", "tru", "nul", "[]", "{}", "[1,]", '""', '"\\u00e9"', "NaN", "-"]),
+    st.from_regex(r'"([a-z]|\\u[0-9a-fA-F]{4}|\\[nrtbf/"\\x])*"', fullmatch=True),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(simulated(200, seed=13)),
+    st.sampled_from([*FIELDS, "extra", "x"]),
+    raw_tokens,
+    st.sampled_from([b"", b" ", b"\n", b"\t\r\n"]),
+)
+def test_raw_json_tokens(ev: dict[str, Any], key: str, token: str, pad: bytes) -> None:
+    """A value spelled by hand (numbers in every form, literals, escapes), as the value
+    of a contract field or of an extra one."""
+    obj = {k: v for k, v in ev.items() if k != key}
+    line = orjson.dumps(obj)[:-1] + b',"' + key.encode() + b'":' + pad + token.encode() + pad + b"}"
     check(line)
 
 
