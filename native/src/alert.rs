@@ -384,9 +384,9 @@ pub fn write_alert(
             out.extend_from_slice(b",\"role\":");
             write_str(&c.role, out);
             out.extend_from_slice(b",\"name\":");
-            write_str(&c.name, out);
+            write_opt_str(c.name.as_deref(), out);
             out.extend_from_slice(b",\"contact\":");
-            write_str(&c.contact, out);
+            write_opt_str(c.contact.as_deref(), out);
             out.push(b'}');
         }
     }
@@ -433,7 +433,7 @@ fn contact_to_py(py: Python<'_>, c: &Rc<Contact>) -> PyResult<Py<PyAny>> {
     })?;
     let obj = cls
         .bind(py)
-        .call1((c.level, &*c.role, &*c.name, &*c.contact))?
+        .call1((c.level, &*c.role, c.name.as_deref(), c.contact.as_deref()))?
         .unbind();
     CONTACTS.with(|m| {
         let mut m = m.borrow_mut();
@@ -531,8 +531,8 @@ fn alert_from_py(a: &Bound<'_, PyAny>) -> PyResult<AlertRec> {
             Some(Rc::new(Contact {
                 level: c.getattr("level")?.extract()?,
                 role: Rc::from(c.getattr("role")?.extract::<String>()?.as_str()),
-                name: Rc::from(c.getattr("name")?.extract::<String>()?.as_str()),
-                contact: Rc::from(c.getattr("contact")?.extract::<String>()?.as_str()),
+                name: opt_rc(c.getattr("name")?)?,
+                contact: opt_rc(c.getattr("contact")?)?,
             }))
         }
     };

@@ -201,13 +201,13 @@ impl Engine {
             return Ok((c.clone(), o.clone_ref(py)));
         }
         let obj = self.policy.bind(py).call_method1(intern!(py, "route"), (py_opt_str(py, department), level))?;
-        let s = |name: &str| -> PyResult<Str> {
+        let s = |name: &str| -> PyResult<Option<Str>> {
             let v = obj.getattr(name)?;
-            Ok(if v.is_none() { Rc::from("") } else { Rc::from(v.extract::<String>()?.as_str()) })
+            Ok(if v.is_none() { None } else { Some(Rc::from(v.extract::<String>()?.as_str())) })
         };
         let c = Rc::new(Contact {
             level: obj.getattr("level")?.extract()?,
-            role: s("role")?,
+            role: s("role")?.unwrap_or_else(|| Rc::from("")),
             name: s("name")?,
             contact: s("contact")?,
         });

@@ -146,8 +146,9 @@ impl AlertKind {
 pub struct Contact {
     pub level: i64,
     pub role: Str,
-    pub name: Str,
-    pub contact: Str,
+    /// None when the policy routes no one to the level (the alert still names the role).
+    pub name: Option<Str>,
+    pub contact: Option<Str>,
 }
 
 /// One alert, the fields of `slawatch.sla.alerts.Alert` (its JSON record is written by
