@@ -97,6 +97,11 @@ pub struct Calendar {
     pub always_open: bool,
     pub working_day_seconds: f64,
     idx: Option<Index>,
+    /// The Python `_Index` object `idx` was copied from: when Python code (the worker's
+    /// at-risk listing, `policy explain`) makes the calendar load another index, the
+    /// next call copies that one, so this reads the same intervals the Python
+    /// calendar would (its running totals decide float roundings).
+    idx_obj: Option<Py<PyAny>>,
     known_lo: f64,
     known_hi: f64,
 }
@@ -105,13 +110,15 @@ impl Calendar {
     pub fn from_py(name: Str, cal: &Bound<'_, PyAny>) -> PyResult<Calendar> {
         let py = cal.py();
         let idx_obj = cal.getattr(intern!(py, "_index"))?;
-        let idx = if idx_obj.is_none() { None } else { Some(Index::from_py(&idx_obj)?) };
+        let (idx, idx_obj) =
+            if idx_obj.is_none() { (None, None) } else { (Some(Index::from_py(&idx_obj)?), Some(idx_obj.unbind())) };
         Ok(Calendar {
             name,
             py: cal.clone().unbind(),
             always_open: cal.getattr(intern!(py, "always_open"))?.is_truthy()?,
             working_day_seconds: cal.getattr(intern!(py, "working_day_seconds"))?.extract()?,
             idx,
+            idx_obj,
             known_lo: cal.getattr(intern!(py, "_known_lo"))?.extract()?,
             known_hi: cal.getattr(intern!(py, "_known_hi"))?.extract()?,
         })
@@ -125,6 +132,27 @@ impl Calendar {
         let cal = self.py.bind(py);
         let idx = cal.call_method1(intern!(py, "_cover"), (num_to_py(py, start), num_to_py(py, end)))?;
         self.idx = Some(Index::from_py(&idx)?);
+        self.idx_obj = Some(idx.unbind());
+        Ok(())
+    }
+
+    /// Follows the Python calendar's current index (see `idx_obj`).
+    #[inline]
+    fn sync(&mut self, py: Python<'_>) -> PyResult<()> {
+        let cur = self.py.bind(py).getattr(intern!(py, "_index"))?;
+        let same = match &self.idx_obj {
+            Some(o) => o.as_ptr() == cur.as_ptr(),
+            None => cur.is_none(),
+        };
+        if !same {
+            if cur.is_none() {
+                self.idx = None;
+                self.idx_obj = None;
+            } else {
+                self.idx = Some(Index::from_py(&cur)?);
+                self.idx_obj = Some(cur.unbind());
+            }
+        }
         Ok(())
     }
 
@@ -157,6 +185,7 @@ impl Calendar {
             }
             return Ok(span);
         }
+        self.sync(py)?;
         let covered = match &self.idx {
             Some(idx) => idx.safe_lo <= start && end <= idx.safe_hi,
             None => false,
@@ -187,6 +216,7 @@ impl Calendar {
             }
             return Ok(t);
         }
+        self.sync(py)?;
         let covered = match &self.idx {
             Some(idx) => idx.safe_lo <= start && start <= idx.safe_hi,
             None => false,

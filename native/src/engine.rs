@@ -828,9 +828,11 @@ impl NativeEngine {
         &self,
         py: Python<'py>,
         state: &Bound<'py, PyAny>,
+        with_pending: bool,
     ) -> PyResult<(TicketState, crate::state::PyOrigin)> {
         let engine = &self.engine;
-        state_from_py(py, state, self.parse_event.bind(py), &|name: &str| engine.cal_index(name))
+        let parse = self.parse_event.bind(py);
+        state_from_py(py, state, with_pending.then_some(parse), &|name: &str| engine.cal_index(name))
     }
 
     fn alerts_to_py<'py>(
@@ -960,7 +962,7 @@ impl NativeEngine {
             return Ok((PyList::empty(py), PyList::empty(py), true, false));
         }
         let ev = event_from_ticket_event(py, event)?;
-        let (mut st, origin) = self.load(py, state)?;
+        let (mut st, origin) = self.load(py, state, ev.etype == EventType::Created)?;
         seen.append(&event_id)?;
         let mut out = Outcome::default();
         let res = self.engine.apply_unseen(py, &mut st, ev, &mut out);
@@ -982,7 +984,7 @@ impl NativeEngine {
         now: f64,
         inclusive: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let (mut st, origin) = self.load(py, state)?;
+        let (mut st, origin) = self.load(py, state, false)?;
         let mut alerts = Vec::new();
         let res = self.engine.advance(py, &mut st, now, inclusive, &mut alerts);
         let mut cache = DimsCache(origin.dims.iter().map(|(d, o)| (d.clone(), o.clone_ref(py))).collect());
@@ -1025,14 +1027,14 @@ impl NativeEngine {
                 return Ok(best);
             }
         }
-        let (mut st, _) = self.load(py, state)?;
+        let (mut st, _) = self.load(py, state, false)?;
         let due = self.engine.next_due(py, &mut st);
         NativeEngine::write_nx(py, &st, state)?;
         Ok(due?.map(|d| num_to_py(py, d)))
     }
 
     fn expired<'py>(&mut self, py: Python<'py>, state: &Bound<'py, PyAny>, now: f64) -> PyResult<bool> {
-        let (mut st, _) = self.load(py, state)?;
+        let (mut st, _) = self.load(py, state, false)?;
         let r = self.engine.expired(py, &mut st, now);
         NativeEngine::write_nx(py, &st, state)?;
         r

@@ -367,11 +367,13 @@ fn clock_from_py(
 }
 
 /// A Python `TicketState` as a native one, without its `seen` ids (the adapter keeps
-/// them on the Python list). `parse_event` converts held messages.
+/// them on the Python list). `parse_event` converts held messages; None leaves them on
+/// the Python list too (only a `ticket.created` replays them: the Python engine parsed
+/// them then, and only then).
 pub fn state_from_py<'py>(
     py: Python<'py>,
     s: &Bound<'py, PyAny>,
-    parse_event: &Bound<'py, PyAny>,
+    parse_event: Option<&Bound<'py, PyAny>>,
     cal_index: &dyn Fn(&str) -> usize,
 ) -> PyResult<(TicketState, PyOrigin)> {
     let g = |name: &Bound<'py, PyString>| s.getattr(name);
@@ -383,14 +385,16 @@ pub fn state_from_py<'py>(
     }
     // `seen` stays on the Python list: the adapter tests and records ids there.
     let seen = Vec::new();
-    let pend_obj = g(intern!(py, "pending"))?;
-    let pend_l = pend_obj.downcast::<PyList>()?;
-    let mut pending = Vec::with_capacity(pend_l.len());
-    for d in pend_l.iter() {
-        let ev = parse_event.call1((&d,))?;
-        let mut e = event_from_ticket_event(py, &ev)?;
-        e.raw = Some(d.unbind());
-        pending.push(e);
+    let mut pending = Vec::new();
+    if let Some(parse_event) = parse_event {
+        let pend_obj = g(intern!(py, "pending"))?;
+        let pend_l = pend_obj.downcast::<PyList>()?;
+        for d in pend_l.iter() {
+            let ev = parse_event.call1((&d,))?;
+            let mut e = event_from_ticket_event(py, &ev)?;
+            e.raw = Some(d.unbind());
+            pending.push(e);
+        }
     }
     let dims_obj = g(intern!(py, "dims_memo"))?;
     let dims = if dims_obj.is_none() {
