@@ -27,6 +27,7 @@ Rules that are easy to get wrong, and how they are implemented:
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -291,7 +292,10 @@ class SlaEngine:
 
     The rules live in the native engine (``slawatch._native.NativeEngine``, the same one
     the backtest runs): each call hands it the Python state, which it reads, advances
-    and writes back into the same object, so callers keep their references.
+    and writes back into the same object, so callers keep their references. A native
+    engine (its memos of targets, thresholds and routes) belongs to the thread that made
+    it, so each thread gets its own: the worker's ``/metrics`` scrape asks for
+    ``followups`` from a thread of its own.
     """
 
     def __init__(self, policy: Policy, retention_seconds: float = 30 * 86400) -> None:
@@ -299,7 +303,7 @@ class SlaEngine:
         self.retention_seconds = retention_seconds
         self._cals: dict[str, BusinessCalendar] = policy.calendars
         esc = [(lv.level, lv.at) for lv in policy.escalation]
-        self._native = NativeEngine(policy, retention_seconds)
+        self._per_thread = threading.local()
         #: 8 bytes naming how this engine places thresholds in time: the same value
         #: means ``next_due`` of a stored state is what an earlier process computed.
         self.fingerprint: bytes = hashlib.blake2b(
@@ -314,6 +318,14 @@ class SlaEngine:
             ).encode(),
             digest_size=8,
         ).digest()
+
+    @property
+    def _native(self) -> NativeEngine:
+        try:
+            native: NativeEngine = self._per_thread.engine
+        except AttributeError:
+            native = self._per_thread.engine = NativeEngine(self.policy, self.retention_seconds)
+        return native
 
     def _target(self, state: TicketState, metric: str) -> Target:
         return self.policy.target_for(
