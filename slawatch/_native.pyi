@@ -8,6 +8,8 @@ from slawatch.sla.alerts import Alert
 from slawatch.sla.engine import Observation, TicketState
 from slawatch.sla.events import TicketEvent
 
+class PanicException(BaseException): ...
+
 class NativeBacktest:
     """The backtest's replay loop (native/src/backtest.rs)."""
 

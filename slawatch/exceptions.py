@@ -76,3 +76,8 @@ class InvalidEvent(SlawatchError):
 
 class BrokerError(SlawatchError):
     """The local Kafka broker could not be started, stopped or reached."""
+
+
+class EngineFault(RuntimeError):
+    """The native engine failed (a bug in it, not bad input): an ordinary exception, so
+    that the worker dead-letters the message (``internal_error``) and goes on."""

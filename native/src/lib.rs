@@ -21,5 +21,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     event::register(m)?;
     alert::register(m)?;
     backtest::register(m)?;
+    // A bug in the native code (a Rust panic) reaches Python as PanicException, a
+    // BaseException that `except Exception` would let through: named here so that the
+    // engine's Python adapter can turn it into an ordinary error.
+    m.add("PanicException", m.py().get_type::<pyo3::panic::PanicException>())?;
     Ok(())
 }

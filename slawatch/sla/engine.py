@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from slawatch import __version__
-from slawatch._native import NativeEngine
+from slawatch._native import NativeEngine, PanicException
+from slawatch.exceptions import EngineFault
 from slawatch.sla.alerts import Alert
 from slawatch.sla.calendar import BusinessCalendar
 from slawatch.sla.events import TicketEvent
@@ -359,24 +360,40 @@ class SlaEngine:
         # fields match).
         out = _new_object(Outcome)
         out.state = state
-        out.alerts, out.observations, out.duplicate, out.held = self._native.apply(state, event)
+        try:
+            out.alerts, out.observations, out.duplicate, out.held = self._native.apply(state, event)
+        except PanicException as exc:
+            raise EngineFault(f"native engine failed applying {event.type}: {exc}") from None
         return out
 
     def next_due(self, state: TicketState) -> float | None:
         """The earliest instant of an unfired threshold of a running clock."""
-        return self._native.next_due(state)
+        try:
+            return self._native.next_due(state)
+        except PanicException as exc:
+            raise EngineFault(f"native engine failed in next_due: {exc}") from None
 
     def advance(self, state: TicketState, now: float, inclusive: bool = False) -> tuple[list[Alert], list[Observation]]:
         """Fire the ticket's thresholds whose instant is before ``now`` (or at it, when
         ``inclusive``), each with its own instant as ``fired_at``."""
-        return self._native.advance(state, now, inclusive), []
+        try:
+            return self._native.advance(state, now, inclusive), []
+        except PanicException as exc:
+            raise EngineFault(f"native engine failed in advance: {exc}") from None
 
     def expired(self, state: TicketState, now: float) -> bool:
         """A closed-out ticket past retention (its state may be deleted)."""
-        return self._native.expired(state, now)
+        try:
+            return self._native.expired(state, now)
+        except PanicException as exc:
+            raise EngineFault(f"native engine failed in expired: {exc}") from None
 
     def followups(self, state: TicketState, now: float) -> Iterable[tuple[str, str]]:
         """(kind, "due"|"overdue") for the follow-ups a resolved ticket still owes."""
         if state.resolved_at is None:
             return
-        yield from self._native.followups(state.resolved_at, state.survey_done, state.followup_done, now)
+        try:
+            due = self._native.followups(state.resolved_at, state.survey_done, state.followup_done, now)
+        except PanicException as exc:
+            raise EngineFault(f"native engine failed in followups: {exc}") from None
+        yield from due

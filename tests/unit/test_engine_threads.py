@@ -1,13 +1,17 @@
-"""The engine is used from more than one thread: the worker applies events on its event
-loop's thread and its ``/metrics`` scrape asks for ``followups`` from a thread of its own."""
+"""The engine's Python adapter as the worker uses it: from more than one thread (events
+on the event loop's thread, ``followups`` from the ``/metrics`` scrape's own thread), and
+with a failure inside the native code turned into an ordinary exception."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+import pytest
 from sla_scenarios import created, ev, ts
 
+from slawatch._native import PanicException
+from slawatch.exceptions import EngineFault
 from slawatch.sla.engine import SlaEngine
 from slawatch.sla.events import parse_event
 from slawatch.sla.policy import load_policy
@@ -36,3 +40,17 @@ def test_an_engine_made_on_one_thread_answers_on_another_as_on_its_own() -> None
     assert errors == []
     assert there == [here]
     assert state.status == "open"  # the other thread's event was applied to the same state
+
+
+def test_a_failure_inside_the_native_engine_is_an_ordinary_exception(monkeypatch: Any) -> None:
+    # A Rust panic reaches Python as PanicException, a BaseException: the worker's
+    # `except Exception` (dead-letter and go on) would not catch it.
+    class Failing:
+        def apply(self, *args: Any) -> Any:
+            raise PanicException("index out of bounds")
+
+    engine = SlaEngine(load_policy(None))
+    monkeypatch.setattr(SlaEngine, "_native", property(lambda self: Failing()))
+    with pytest.raises(EngineFault, match="index out of bounds") as caught:
+        engine.apply(None, parse_event(created("2026-11-16 10:00")))
+    assert isinstance(caught.value, Exception)
