@@ -189,7 +189,7 @@ pub struct NativeBacktest {
     expiry: BinaryHeap<Reverse<(At, Str)>>,
     expiry_last: HashMap<Str, f64>,
     may_expire: HashSet<Str>,
-    retain_closed: usize,
+    retain_closed: i64,
     out: BinaryHeap<Reverse<Pending>>,
     seq: u64,
     window: f64,
@@ -332,7 +332,7 @@ impl NativeBacktest {
     /// `Backtest._move_clock` and `_expire`.
     fn move_clock(&mut self, py: Python<'_>, now: f64) -> PyResult<()> {
         self.clock = Some(now);
-        while self.may_expire.len() > self.retain_closed {
+        while self.may_expire.len() as i64 > self.retain_closed {
             let Some(Reverse((At(key), _))) = self.expiry.peek() else { break };
             if !(*key < now) {
                 break;
@@ -457,7 +457,7 @@ impl NativeBacktest {
         write: Option<PyObject>,
         sink: Option<PyObject>,
         retention_seconds: f64,
-        retain_closed: usize,
+        retain_closed: i64,
         reorder_window: f64,
     ) -> PyResult<Self> {
         let sink = match (write, sink) {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import contextlib
 import gc
 import sys
 from collections import Counter
@@ -205,7 +206,8 @@ class Backtest:
             write=write,
             sink=None if write is not None else sink,
             retention_seconds=float(retention_seconds),
-            retain_closed=retain_closed,
+            # A negative budget keeps none, as 0 does; beyond 2**62 is "all" either way.
+            retain_closed=min(max(retain_closed, -1), 2**62),
             reorder_window=float(reorder_window),
         )
         #: One message (a line's bytes, a str or a dict): applied, counted as a
@@ -356,14 +358,20 @@ def main(args: argparse.Namespace) -> int:
             retain = getattr(args, "retain_closed", RETAIN_CLOSED_TICKETS)
             bt = Backtest(policy, write=out_file.write, retention_seconds=retention, retain_closed=retain)
             try:
-                _feed_file(bt, source, fmt, args.events, report, by_ticket_time=getattr(args, "sort", False))
-            except BrokenPipeError:  # our stdout's reader went away (`| head`): not the input
+                try:
+                    _feed_file(bt, source, fmt, args.events, report, by_ticket_time=getattr(args, "sort", False))
+                except BrokenPipeError:  # our stdout's reader went away (`| head`): not the input
+                    raise
+                except (OSError, EOFError) as exc:  # e.g. a truncated or not-really-gzip file
+                    raise SlawatchError(f"{args.events}: cannot read ({exc})") from None
+                last_event_time = bt.clock
+                summary = bt.finish(until)
+            except BaseException:
+                # The native loop writes alerts in chunks: those that had left the reorder
+                # buffer before the error are written, as a line-by-line writer would have.
+                with contextlib.suppress(Exception):
+                    bt.flush_output()
                 raise
-            except (OSError, EOFError) as exc:  # e.g. a truncated or not-really-gzip file
-                bt.flush_output()  # the alerts already in order, as they were before the error
-                raise SlawatchError(f"{args.events}: cannot read ({exc})") from None
-            last_event_time = bt.clock
-            summary = bt.finish(until)
         finally:
             if gc_enabled:
                 gc.enable()

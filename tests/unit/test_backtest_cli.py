@@ -542,3 +542,29 @@ def test_the_kpis_are_in_the_summary_file(tmp_path: Path) -> None:
     out = tmp_path / "kpis.json"
     assert main(["backtest", str(events), "-o", str(tmp_path / "a.jsonl"), "--summary", str(out)]) == 0
     assert json.loads(out.read_text())["kpis"]["all"]["repeat_complaints"] == 1
+
+
+def test_alerts_written_before_a_failing_line_stay_written(tmp_path: Path) -> None:
+    # A valid event the calendars cannot count (year 1) stops the run; the alerts that
+    # had left the reorder buffer before it are in the output, as line by line.
+    events = write_events(
+        tmp_path / "e.jsonl",
+        [
+            created("2026-12-01 10:00", "urgent", ticket="A"),
+            ev("ticket.assigned", "2026-12-01 12:00", ticket="A", assignee="li"),
+            {**created("2026-12-01 12:00", "urgent", ticket="B"), "occurred_at": "0001-01-01T00:00:00+08:00"},
+        ],
+    )
+    out = tmp_path / "alerts.jsonl"
+    with pytest.raises(ValueError, match="outside the supported years"):
+        main(["backtest", str(events), "-o", str(out), "--quiet"])
+    assert [(a["ticket_id"], a["kind"]) for a in read_alerts(out)] == [("A", "sla.warning")]
+
+
+@pytest.mark.parametrize("budget", ["-1", str(2**64)])
+def test_a_retain_closed_budget_out_of_range_runs_as_none_or_all(tmp_path: Path, budget: str) -> None:
+    lines = [created("2026-11-16 10:00"), ev("ticket.resolved", "2026-11-16 11:00")]
+    events = write_events(tmp_path / "e.jsonl", lines)
+    out = tmp_path / "alerts.jsonl"
+    assert main(["backtest", str(events), "-o", str(out), "--quiet", "--retain-closed", budget]) == 0
+    assert read_alerts(out) == []
