@@ -76,7 +76,10 @@ struct OrderedCounter<K: Hash + Eq + Clone, V> {
 
 impl<K: Hash + Eq + Clone, V: Copy + Default + std::ops::AddAssign> OrderedCounter<K, V> {
     fn new() -> Self {
-        OrderedCounter { index: HashMap::new(), items: Vec::new() }
+        OrderedCounter {
+            index: HashMap::new(),
+            items: Vec::new(),
+        }
     }
 
     fn add(&mut self, key: K, n: V) {
@@ -133,26 +136,31 @@ impl Summary {
     fn observe(&mut self, obs: &Obs) {
         let dept = obs.dims.department.clone();
         let vendor = obs.dims.vendor.clone();
-        self.counts.add((obs.kind.name(), dept.clone(), vendor.clone()), 1);
+        self.counts
+            .add((obs.kind.name(), dept.clone(), vendor.clone()), 1);
         match obs.kind {
             ObsKind::Created => self.tickets_created += 1,
             ObsKind::Responded | ObsKind::Resolved => {
-                let metric = if obs.kind == ObsKind::Responded { Metric::Response } else { Metric::Resolution };
+                let metric = if obs.kind == ObsKind::Responded {
+                    Metric::Response
+                } else {
+                    Metric::Resolution
+                };
                 let key = (metric, obs.dims.priority.clone());
                 self.clocks_stopped.add(key.clone(), 1);
                 if obs.ok != Some(true) {
                     self.clocks_late.add(key, 1);
                 } else if obs.kind == ObsKind::Resolved {
-                    self.counts.add(("on_time", dept.clone(), vendor.clone()), 1);
+                    self.counts
+                        .add(("on_time", dept.clone(), vendor.clone()), 1);
                 }
                 if obs.first_contact == Some(true) {
                     self.counts.add(("first_contact", dept, vendor), 1);
                 }
             }
-            ObsKind::Complaint => {
-                if obs.ok != Some(true) {
-                    self.counts.add(("repeat_complaint", dept, vendor), 1);
-                }
+            // ok: the ticket's first complaint
+            ObsKind::Complaint if obs.ok != Some(true) => {
+                self.counts.add(("repeat_complaint", dept, vendor), 1);
             }
             ObsKind::Survey => {
                 if let Some(value) = obs.value {
@@ -212,7 +220,11 @@ impl NativeBacktest {
             if a.kind == AlertKind::Breached {
                 self.summary.breaches.add((a.metric, a.priority.clone()), 1);
             }
-            self.out.push(Reverse(Pending { fired_at: At(a.fired_at), seq: self.seq, alert: a }));
+            self.out.push(Reverse(Pending {
+                fired_at: At(a.fired_at),
+                seq: self.seq,
+                alert: a,
+            }));
         }
         let _ = py;
         Ok(())
@@ -221,7 +233,7 @@ impl NativeBacktest {
     fn flush(&mut self, py: Python<'_>, before: Option<f64>) -> PyResult<()> {
         while let Some(Reverse(top)) = self.out.peek() {
             if let Some(b) = before {
-                if !(top.fired_at.0 < b) {
+                if top.fired_at.0 >= b {
                     break;
                 }
             }
@@ -255,7 +267,10 @@ impl NativeBacktest {
 
     /// `Backtest._schedule`: the ticket's next due instant, queued when it changed.
     fn schedule(&mut self, py: Python<'_>, tid: &Str) -> PyResult<Option<f64>> {
-        let state = self.states.get_mut(tid).expect("scheduled ticket has a state");
+        let state = self
+            .states
+            .get_mut(tid)
+            .expect("scheduled ticket has a state");
         let due = self.engine.next_due(py, state)?;
         match due {
             None => {
@@ -315,7 +330,9 @@ impl NativeBacktest {
                 continue; // stale entry: the ticket was rescheduled
             }
             self.scheduled.remove(&tid);
-            let Some(state) = self.states.get_mut(&tid) else { continue };
+            let Some(state) = self.states.get_mut(&tid) else {
+                continue;
+            };
             let mut fired = std::mem::take(&mut self.fired);
             self.engine.advance(py, state, now, inclusive, &mut fired)?;
             if !fired.is_empty() {
@@ -333,8 +350,10 @@ impl NativeBacktest {
     fn move_clock(&mut self, py: Python<'_>, now: f64) -> PyResult<()> {
         self.clock = Some(now);
         while self.may_expire.len() as i64 > self.retain_closed {
-            let Some(Reverse((At(key), _))) = self.expiry.peek() else { break };
-            if !(*key < now) {
+            let Some(Reverse((At(key), _))) = self.expiry.peek() else {
+                break;
+            };
+            if *key >= now {
                 break;
             }
             let Reverse((At(key), tid)) = self.expiry.pop().unwrap(); // the longest closed first
@@ -362,7 +381,13 @@ impl NativeBacktest {
         Ok(())
     }
 
-    fn count_invalid(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>, line_no: &Bound<'_, PyAny>, on_invalid: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn count_invalid(
+        &mut self,
+        py: Python<'_>,
+        exc: &Bound<'_, PyAny>,
+        line_no: &Bound<'_, PyAny>,
+        on_invalid: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         self.summary.lines += 1;
         self.summary.invalid += 1;
         let code: String = exc.getattr("code")?.extract()?;
@@ -391,7 +416,7 @@ impl NativeBacktest {
             self.fire_due(py, at, false)?;
         }
         let clock = match self.clock {
-            Some(c) if !(at > c) => c,
+            Some(c) if at <= c => c,
             _ => {
                 self.move_clock(py, at)?;
                 at
@@ -403,7 +428,8 @@ impl NativeBacktest {
             None => (true, None),
         };
         if is_new {
-            self.states.insert(tid.clone(), TicketState::new(tid.clone()));
+            self.states
+                .insert(tid.clone(), TicketState::new(tid.clone()));
         }
         let mut out = std::mem::take(&mut self.outcome);
         out.alerts.clear();
@@ -461,7 +487,10 @@ impl NativeBacktest {
         reorder_window: f64,
     ) -> PyResult<Self> {
         let sink = match (write, sink) {
-            (Some(write), None) => Sink::Lines { write, buf: Vec::with_capacity(CHUNK + 4096) },
+            (Some(write), None) => Sink::Lines {
+                write,
+                buf: Vec::with_capacity(CHUNK + 4096),
+            },
             (None, Some(sink)) => Sink::Objects { sink },
             _ => return Err(PyTypeError::new_err("give exactly one of write= and sink=")),
         };
@@ -495,7 +524,13 @@ impl NativeBacktest {
     /// One message (a line's bytes, a str or a dict): validated, then applied, counted as
     /// a duplicate or held; an invalid one is counted and handed to `on_invalid`.
     #[pyo3(signature = (raw, line_no=None, on_invalid=None))]
-    fn feed(&mut self, py: Python<'_>, raw: &Bound<'_, PyAny>, line_no: Option<&Bound<'_, PyAny>>, on_invalid: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn feed(
+        &mut self,
+        py: Python<'_>,
+        raw: &Bound<'_, PyAny>,
+        line_no: Option<&Bound<'_, PyAny>>,
+        on_invalid: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         if let Ok(bytes) = raw.downcast::<PyBytes>() {
             if let Some(event) = read_event(bytes.as_bytes()) {
                 return self.apply(py, event);
@@ -509,7 +544,12 @@ impl NativeBacktest {
             Err(err) if err.is_instance(py, self.invalid_event.bind(py)) => {
                 let none = py.None().into_bound(py);
                 let exc = err.value(py).clone().into_any();
-                self.count_invalid(py, &exc, line_no.unwrap_or(&none), on_invalid.unwrap_or(&none))
+                self.count_invalid(
+                    py,
+                    &exc,
+                    line_no.unwrap_or(&none),
+                    on_invalid.unwrap_or(&none),
+                )
             }
             Err(err) => Err(err),
         }
@@ -517,9 +557,20 @@ impl NativeBacktest {
 
     /// A line that is not a valid event, rejected before `feed` (e.g. a CSV row).
     #[pyo3(signature = (exc, line_no=None, on_invalid=None))]
-    fn reject(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>, line_no: Option<&Bound<'_, PyAny>>, on_invalid: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn reject(
+        &mut self,
+        py: Python<'_>,
+        exc: &Bound<'_, PyAny>,
+        line_no: Option<&Bound<'_, PyAny>>,
+        on_invalid: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let none = py.None().into_bound(py);
-        self.count_invalid(py, exc, line_no.unwrap_or(&none), on_invalid.unwrap_or(&none))
+        self.count_invalid(
+            py,
+            exc,
+            line_no.unwrap_or(&none),
+            on_invalid.unwrap_or(&none),
+        )
     }
 
     /// Fire every ticket's thresholds before `now` (at or before it when inclusive).
@@ -579,11 +630,35 @@ impl NativeBacktest {
         let num = |n: u64| n.into_pyobject(py).unwrap().into_any().unbind();
         let text = |t: &str| t.into_pyobject(py).unwrap().into_any().unbind();
         let metric_key = |(m, p): &(Metric, Str)| -> PyResult<PyObject> {
-            Ok(PyTuple::new(py, [text(m.name()), text(p)])?.into_any().unbind())
+            Ok(PyTuple::new(py, [text(m.name()), text(p)])?
+                .into_any()
+                .unbind())
         };
-        d.set_item("invalid_by_code", pairs(s.invalid_by_code.items.iter().map(|(k, n)| (text(k), num(*n))).collect())?)?;
-        d.set_item("alerts_by_kind", pairs(s.alerts_by_kind.items.iter().map(|(k, n)| (text(k.name()), num(*n))).collect())?)?;
-        for (name, counter) in [("clocks_stopped", &s.clocks_stopped), ("clocks_late", &s.clocks_late), ("breaches", &s.breaches)] {
+        d.set_item(
+            "invalid_by_code",
+            pairs(
+                s.invalid_by_code
+                    .items
+                    .iter()
+                    .map(|(k, n)| (text(k), num(*n)))
+                    .collect(),
+            )?,
+        )?;
+        d.set_item(
+            "alerts_by_kind",
+            pairs(
+                s.alerts_by_kind
+                    .items
+                    .iter()
+                    .map(|(k, n)| (text(k.name()), num(*n)))
+                    .collect(),
+            )?,
+        )?;
+        for (name, counter) in [
+            ("clocks_stopped", &s.clocks_stopped),
+            ("clocks_late", &s.clocks_late),
+            ("breaches", &s.breaches),
+        ] {
             let mut items = Vec::new();
             for (k, n) in &counter.items {
                 items.push((metric_key(k)?, num(*n)));
@@ -599,7 +674,10 @@ impl NativeBacktest {
         let mut scores = Vec::new();
         for ((dept, vendor), v) in &s.score_sums.items {
             let key = PyTuple::new(py, [opt_str(py, dept), opt_str(py, vendor)])?;
-            scores.push((key.into_any().unbind(), v.into_pyobject(py)?.into_any().unbind()));
+            scores.push((
+                key.into_any().unbind(),
+                v.into_pyobject(py)?.into_any().unbind(),
+            ));
         }
         d.set_item("score_sums", pairs(scores)?)?;
         Ok(d)

@@ -110,8 +110,11 @@ impl Calendar {
     pub fn from_py(name: Str, cal: &Bound<'_, PyAny>) -> PyResult<Calendar> {
         let py = cal.py();
         let idx_obj = cal.getattr(intern!(py, "_index"))?;
-        let (idx, idx_obj) =
-            if idx_obj.is_none() { (None, None) } else { (Some(Index::from_py(&idx_obj)?), Some(idx_obj.unbind())) };
+        let (idx, idx_obj) = if idx_obj.is_none() {
+            (None, None)
+        } else {
+            (Some(Index::from_py(&idx_obj)?), Some(idx_obj.unbind()))
+        };
         Ok(Calendar {
             name,
             py: cal.clone().unbind(),
@@ -130,7 +133,10 @@ impl Calendar {
 
     fn cover(&mut self, py: Python<'_>, start: f64, end: f64) -> PyResult<()> {
         let cal = self.py.bind(py);
-        let idx = cal.call_method1(intern!(py, "_cover"), (num_to_py(py, start), num_to_py(py, end)))?;
+        let idx = cal.call_method1(
+            intern!(py, "_cover"),
+            (num_to_py(py, start), num_to_py(py, end)),
+        )?;
         self.idx = Some(Index::from_py(&idx)?);
         self.idx_obj = Some(idx.unbind());
         Ok(())
@@ -158,7 +164,10 @@ impl Calendar {
 
     fn note_years(&mut self, py: Python<'_>, start: f64, end: f64) -> PyResult<()> {
         let cal = self.py.bind(py);
-        cal.call_method1(intern!(py, "_note_years"), (num_to_py(py, start), num_to_py(py, end)))?;
+        cal.call_method1(
+            intern!(py, "_note_years"),
+            (num_to_py(py, start), num_to_py(py, end)),
+        )?;
         self.known_lo = cal.getattr(intern!(py, "_known_lo"))?.extract()?;
         self.known_hi = cal.getattr(intern!(py, "_known_hi"))?.extract()?;
         Ok(())
@@ -168,7 +177,8 @@ impl Calendar {
     /// out-of-range instant (the refusals of the Python calendar).
     fn year_of(&self, py: Python<'_>, t: f64) -> PyResult<()> {
         let m = py.import("slawatch.sla.calendar")?;
-        m.getattr("_year_of")?.call1((&*self.name, num_to_py(py, t)))?;
+        m.getattr("_year_of")?
+            .call1((&*self.name, num_to_py(py, t)))?;
         Ok(())
     }
 
@@ -204,7 +214,10 @@ impl Calendar {
     pub fn add(&mut self, py: Python<'_>, start: f64, seconds: f64) -> PyResult<f64> {
         if seconds.is_nan() {
             let name = pyo3::types::PyString::new(py, &self.name).repr()?;
-            return Err(PyValueError::new_err(format!("calendar {}: cannot add NaN seconds", name)));
+            return Err(PyValueError::new_err(format!(
+                "calendar {}: cannot add NaN seconds",
+                name
+            )));
         }
         if seconds <= 0.0 {
             return Ok(start);
@@ -239,9 +252,17 @@ impl Calendar {
                 t
             } else {
                 let span = idx.safe_hi - idx.safe_lo;
-                let rate = if span > 0.0 && idx.total > 0.0 { idx.total / span } else { 0.0 };
+                let rate = if span > 0.0 && idx.total > 0.0 {
+                    idx.total / span
+                } else {
+                    0.0
+                };
                 let missing = target - idx.total;
-                let guess = if rate != 0.0 { missing / rate } else { 366.0 * DAY };
+                let guess = if rate != 0.0 {
+                    missing / rate
+                } else {
+                    366.0 * DAY
+                };
                 let g = guess * 1.1;
                 let cap = 8000.0 * 366.0 * DAY;
                 let m = if g < cap { g } else { cap };

@@ -12,8 +12,8 @@ use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
 
 use crate::calendar::{num_to_py, round6, Calendar};
 use crate::state::{
-    event_from_ticket_event, nx_to_py, opt_num_py, opt_str_py, state_from_py, state_to_py, Clock, ClockState,
-    DimsCache, Nx, TicketState, BREACH, ESC1, ESC2, REPEAT_COMPLAINT_ESCALATED, WARN,
+    event_from_ticket_event, nx_to_py, opt_num_py, opt_str_py, state_from_py, state_to_py, Clock,
+    ClockState, DimsCache, Nx, TicketState, BREACH, ESC1, ESC2, REPEAT_COMPLAINT_ESCALATED, WARN,
 };
 use crate::types::{AlertKind, AlertRec, Contact, Event, EventType, Metric, Obs, ObsKind, Str};
 
@@ -58,7 +58,14 @@ struct Tgt {
 /// (department, level) -> the contact, native and as the Python `Contact`.
 type Routes = HashMap<(Option<Str>, i64), (Rc<Contact>, Py<PyAny>)>;
 
-type TargetKey = (Metric, Str, Option<Str>, Option<Str>, Option<Str>, Option<Str>);
+type TargetKey = (
+    Metric,
+    Str,
+    Option<Str>,
+    Option<Str>,
+    Option<Str>,
+    Option<Str>,
+);
 
 pub struct Engine {
     policy: Py<PyAny>,
@@ -77,7 +84,11 @@ fn py_opt_str<'py>(py: Python<'py>, v: &Option<Str>) -> Bound<'py, PyAny> {
 }
 
 impl Engine {
-    pub fn new(py: Python<'_>, policy: &Bound<'_, PyAny>, retention_seconds: f64) -> PyResult<Engine> {
+    pub fn new(
+        py: Python<'_>,
+        policy: &Bound<'_, PyAny>,
+        retention_seconds: f64,
+    ) -> PyResult<Engine> {
         let cals_obj = policy.getattr(intern!(py, "calendars"))?;
         let cals_d = cals_obj.downcast::<PyDict>()?;
         let mut cals = Vec::with_capacity(cals_d.len());
@@ -88,14 +99,21 @@ impl Engine {
         let mut ladder = Vec::new();
         for lv in policy.getattr(intern!(py, "escalation"))?.try_iter()? {
             let lv = lv?;
-            ladder.push((lv.getattr("level")?.extract()?, lv.getattr("at")?.extract()?));
+            ladder.push((
+                lv.getattr("level")?.extract()?,
+                lv.getattr("at")?.extract()?,
+            ));
         }
         let mut engine = Engine {
             policy: policy.clone().unbind(),
             cals,
             warn_fraction: policy.getattr(intern!(py, "warn_fraction"))?.extract()?,
             ladder,
-            complaint: Tgt { seconds: 0.0, calendar: Rc::from(""), cal: usize::MAX },
+            complaint: Tgt {
+                seconds: 0.0,
+                calendar: Rc::from(""),
+                cal: usize::MAX,
+            },
             retention: retention_seconds,
             targets: HashMap::new(),
             thresholds: HashMap::new(),
@@ -111,7 +129,10 @@ impl Engine {
     }
 
     pub fn cal_index(&self, name: &str) -> usize {
-        self.cals.iter().position(|c| &*c.name == name).unwrap_or(usize::MAX)
+        self.cals
+            .iter()
+            .position(|c| &*c.name == name)
+            .unwrap_or(usize::MAX)
     }
 
     fn tgt_from_py(&self, t: &Bound<'_, PyAny>) -> PyResult<Tgt> {
@@ -119,7 +140,11 @@ impl Engine {
         let seconds: f64 = t.getattr(intern!(py, "seconds"))?.extract()?;
         let calendar: String = t.getattr(intern!(py, "calendar"))?.extract()?;
         let cal = self.cal_index(&calendar);
-        Ok(Tgt { seconds, calendar: Rc::from(calendar.as_str()), cal })
+        Ok(Tgt {
+            seconds,
+            calendar: Rc::from(calendar.as_str()),
+            cal,
+        })
     }
 
     #[inline]
@@ -138,8 +163,18 @@ impl Engine {
             return t.clone();
         }
         let mut out = vec![
-            Thr { bit: WARN, kind: AlertKind::Warning, level: None, thr: round6(self.warn_fraction * target) },
-            Thr { bit: BREACH, kind: AlertKind::Breached, level: None, thr: target },
+            Thr {
+                bit: WARN,
+                kind: AlertKind::Warning,
+                level: None,
+                thr: round6(self.warn_fraction * target),
+            },
+            Thr {
+                bit: BREACH,
+                kind: AlertKind::Breached,
+                level: None,
+                thr: target,
+            },
         ];
         if metric != Metric::Complaint {
             for &(level, at) in &self.ladder {
@@ -152,7 +187,11 @@ impl Engine {
             }
         }
         // stable: warning, breach, level 1, level 2 on ties
-        out.sort_by(|a, b| a.thr.partial_cmp(&b.thr).unwrap_or(std::cmp::Ordering::Equal));
+        out.sort_by(|a, b| {
+            a.thr
+                .partial_cmp(&b.thr)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         let rc: Rc<[Thr]> = out.into();
         self.thresholds.insert(key, rc.clone());
         rc
@@ -171,7 +210,10 @@ impl Engine {
             return Ok(t.clone());
         }
         let kw = PyDict::new(py);
-        kw.set_item(intern!(py, "customer_tier"), py_opt_str(py, &st.customer_tier))?;
+        kw.set_item(
+            intern!(py, "customer_tier"),
+            py_opt_str(py, &st.customer_tier),
+        )?;
         kw.set_item(intern!(py, "category"), py_opt_str(py, &st.category))?;
         kw.set_item(intern!(py, "channel"), py_opt_str(py, &st.channel))?;
         kw.set_item(intern!(py, "department"), py_opt_str(py, &st.department))?;
@@ -185,7 +227,12 @@ impl Engine {
         Ok(tgt)
     }
 
-    fn route(&mut self, py: Python<'_>, department: &Option<Str>, level: i64) -> PyResult<Rc<Contact>> {
+    fn route(
+        &mut self,
+        py: Python<'_>,
+        department: &Option<Str>,
+        level: i64,
+    ) -> PyResult<Rc<Contact>> {
         Ok(self.route_py(py, department, level)?.0)
     }
 
@@ -200,10 +247,17 @@ impl Engine {
         if let Some((c, o)) = self.routes.get(&key) {
             return Ok((c.clone(), o.clone_ref(py)));
         }
-        let obj = self.policy.bind(py).call_method1(intern!(py, "route"), (py_opt_str(py, department), level))?;
+        let obj = self
+            .policy
+            .bind(py)
+            .call_method1(intern!(py, "route"), (py_opt_str(py, department), level))?;
         let s = |name: &str| -> PyResult<Option<Str>> {
             let v = obj.getattr(name)?;
-            Ok(if v.is_none() { None } else { Some(Rc::from(v.extract::<String>()?.as_str())) })
+            Ok(if v.is_none() {
+                None
+            } else {
+                Some(Rc::from(v.extract::<String>()?.as_str()))
+            })
         };
         let c = Rc::new(Contact {
             level: obj.getattr("level")?.extract()?,
@@ -296,8 +350,18 @@ impl Engine {
                     continue;
                 }
                 let need = t.thr - c.acc;
-                let at = if need <= 0.0 { c.since } else { self.cal(c.cal, &c.calendar)?.add(py, c.since, need)? };
-                nx = Some(Nx { at: round6(at), bit: t.bit, kind: t.kind, level: t.level, thr: t.thr });
+                let at = if need <= 0.0 {
+                    c.since
+                } else {
+                    self.cal(c.cal, &c.calendar)?.add(py, c.since, need)?
+                };
+                nx = Some(Nx {
+                    at: round6(at),
+                    bit: t.bit,
+                    kind: t.kind,
+                    level: t.level,
+                    thr: t.thr,
+                });
                 break;
             }
         }
@@ -355,7 +419,11 @@ impl Engine {
             }
         }
         if fired && alerts.len() > 1 {
-            alerts.sort_by(|a, b| a.fired_at.partial_cmp(&b.fired_at).unwrap_or(std::cmp::Ordering::Equal));
+            alerts.sort_by(|a, b| {
+                a.fired_at
+                    .partial_cmp(&b.fired_at)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
         }
         Ok(())
     }
@@ -383,7 +451,13 @@ impl Engine {
     }
 
     // ------------------------------------------------------------ clocks
-    fn catch_up(&mut self, py: Python<'_>, st: &mut TicketState, ci: usize, t: f64) -> PyResult<()> {
+    fn catch_up(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ci: usize,
+        t: f64,
+    ) -> PyResult<()> {
         let c = &mut st.clocks[ci];
         if c.state == ClockState::Running && t > c.since {
             let cal = if c.cal < self.cals.len() {
@@ -402,7 +476,14 @@ impl Engine {
         Ok(())
     }
 
-    fn halt(&mut self, py: Python<'_>, st: &mut TicketState, ci: usize, t: f64, state: ClockState) -> PyResult<()> {
+    fn halt(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ci: usize,
+        t: f64,
+        state: ClockState,
+    ) -> PyResult<()> {
         self.catch_up(py, st, ci, t)?;
         let c = &mut st.clocks[ci];
         if c.state == ClockState::Running && c.runs.len() % 2 == 1 {
@@ -451,9 +532,17 @@ impl Engine {
         }
     }
 
-    fn retarget(&mut self, py: Python<'_>, st: &mut TicketState, t: f64, alerts: &mut Vec<AlertRec>) -> PyResult<()> {
+    fn retarget(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        t: f64,
+        alerts: &mut Vec<AlertRec>,
+    ) -> PyResult<()> {
         for metric in [Metric::Response, Metric::Resolution] {
-            let Some(ci) = st.clock_index(metric) else { continue };
+            let Some(ci) = st.clock_index(metric) else {
+                continue;
+            };
             let target = self.target(py, st, metric)?;
             {
                 let c = &st.clocks[ci];
@@ -484,7 +573,13 @@ impl Engine {
         Ok(())
     }
 
-    fn deadline_in_runs(&mut self, py: Python<'_>, st: &mut TicketState, ci: usize, t: f64) -> PyResult<()> {
+    fn deadline_in_runs(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ci: usize,
+        t: f64,
+    ) -> PyResult<()> {
         let c = &mut st.clocks[ci];
         let cal = if c.cal < self.cals.len() {
             &mut self.cals[c.cal]
@@ -517,7 +612,13 @@ impl Engine {
 
     // ------------------------------------------------------------ events
     /// Apply one validated event to its ticket's state (`out` cleared by the caller).
-    pub fn apply(&mut self, py: Python<'_>, st: &mut TicketState, ev: Event, out: &mut Outcome) -> PyResult<()> {
+    pub fn apply(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ev: Event,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
         if st.seen.iter().any(|s| **s == *ev.event_id) {
             out.duplicate = true;
             return Ok(());
@@ -527,7 +628,13 @@ impl Engine {
     }
 
     /// [`Engine::apply`] after its duplicate test (the event's id is in `seen`).
-    pub fn apply_unseen(&mut self, py: Python<'_>, st: &mut TicketState, ev: Event, out: &mut Outcome) -> PyResult<()> {
+    pub fn apply_unseen(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ev: Event,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
         if st.created_at.is_none() && ev.etype != EventType::Created {
             if st.last_at.is_none_or(|l| ev.at > l) {
                 st.last_at = Some(ev.at);
@@ -547,7 +654,13 @@ impl Engine {
         Ok(())
     }
 
-    fn apply_at(&mut self, py: Python<'_>, st: &mut TicketState, ev: &Event, out: &mut Outcome) -> PyResult<()> {
+    fn apply_at(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ev: &Event,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
         let mut t = ev.at;
         if st.created_at.is_some() {
             if let Some(l) = st.last_at {
@@ -574,8 +687,20 @@ impl Engine {
             }
             EventType::Followup => {
                 st.followup_done = true;
-                let method = ev.method.clone().ok_or_else(|| PyKeyError::new_err("method"))?;
-                obs(out, st, ObsKind::Followup, t, None, ev.satisfied, None, Some(method));
+                let method = ev
+                    .method
+                    .clone()
+                    .ok_or_else(|| PyKeyError::new_err("method"))?;
+                obs(
+                    out,
+                    st,
+                    ObsKind::Followup,
+                    t,
+                    None,
+                    ev.satisfied,
+                    None,
+                    Some(method),
+                );
             }
         }
         if st.created_at.is_some() {
@@ -587,7 +712,14 @@ impl Engine {
         Ok(())
     }
 
-    fn on_created(&mut self, py: Python<'_>, st: &mut TicketState, ev: &Event, t: f64, out: &mut Outcome) -> PyResult<()> {
+    fn on_created(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ev: &Event,
+        t: f64,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
         st.dims = None;
         if st.created_at.is_some() {
             // a second ticket.created only fills gaps
@@ -605,13 +737,20 @@ impl Engine {
             fill(&mut st.assignee, &ev.assignee);
             return self.retarget(py, st, t, &mut out.alerts);
         }
-        st.priority = ev.priority.clone().ok_or_else(|| PyKeyError::new_err("priority"))?;
+        st.priority = ev
+            .priority
+            .clone()
+            .ok_or_else(|| PyKeyError::new_err("priority"))?;
         st.category = ev.category.clone();
         st.channel = ev.channel.clone();
         st.department = ev.department.clone();
         st.product_line = ev.product_line.clone();
         st.vendor = ev.vendor.clone();
-        st.customer_tier = Some(ev.customer_tier.clone().unwrap_or_else(|| Rc::from("standard")));
+        st.customer_tier = Some(
+            ev.customer_tier
+                .clone()
+                .unwrap_or_else(|| Rc::from("standard")),
+        );
         st.assignee = ev.assignee.clone();
         st.created_at = Some(t);
         st.last_at = Some(t);
@@ -624,9 +763,20 @@ impl Engine {
         Ok(())
     }
 
-    fn on_assigned(&mut self, py: Python<'_>, st: &mut TicketState, ev: &Event, t: f64, out: &mut Outcome) -> PyResult<()> {
+    fn on_assigned(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ev: &Event,
+        t: f64,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
         st.dims = None;
-        st.assignee = Some(ev.assignee.clone().ok_or_else(|| PyKeyError::new_err("assignee"))?);
+        st.assignee = Some(
+            ev.assignee
+                .clone()
+                .ok_or_else(|| PyKeyError::new_err("assignee"))?,
+        );
         if ev.department.is_some() {
             st.department = ev.department.clone();
         }
@@ -636,19 +786,46 @@ impl Engine {
         self.retarget(py, st, t, &mut out.alerts)
     }
 
-    fn stop_response(&mut self, py: Python<'_>, st: &mut TicketState, t: f64, out: &mut Outcome) -> PyResult<()> {
-        let Some(ci) = st.clock_index(Metric::Response) else { return Ok(()) };
+    fn stop_response(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        t: f64,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
+        let Some(ci) = st.clock_index(Metric::Response) else {
+            return Ok(());
+        };
         if st.clocks[ci].state == ClockState::Stopped {
             return Ok(());
         }
         self.halt(py, st, ci, t, ClockState::Stopped)?;
         let (acc, target) = (st.clocks[ci].acc, st.clocks[ci].target);
-        obs(out, st, ObsKind::Responded, t, Some(acc), Some(acc <= target), None, None);
+        obs(
+            out,
+            st,
+            ObsKind::Responded,
+            t,
+            Some(acc),
+            Some(acc <= target),
+            None,
+            None,
+        );
         Ok(())
     }
 
-    fn on_status(&mut self, py: Python<'_>, st: &mut TicketState, ev: &Event, t: f64, out: &mut Outcome) -> PyResult<()> {
-        let new = ev.status.clone().ok_or_else(|| PyKeyError::new_err("status"))?;
+    fn on_status(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ev: &Event,
+        t: f64,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
+        let new = ev
+            .status
+            .clone()
+            .ok_or_else(|| PyKeyError::new_err("status"))?;
         if &*new == "resolved" {
             return self.on_resolved(py, st, ev, t, out);
         }
@@ -669,8 +846,18 @@ impl Engine {
         Ok(())
     }
 
-    fn on_priority(&mut self, py: Python<'_>, st: &mut TicketState, ev: &Event, t: f64, out: &mut Outcome) -> PyResult<()> {
-        let p = ev.priority.clone().ok_or_else(|| PyKeyError::new_err("priority"))?;
+    fn on_priority(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ev: &Event,
+        t: f64,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
+        let p = ev
+            .priority
+            .clone()
+            .ok_or_else(|| PyKeyError::new_err("priority"))?;
         if p == st.priority {
             return Ok(());
         }
@@ -681,14 +868,30 @@ impl Engine {
         Ok(())
     }
 
-    fn on_resolved(&mut self, py: Python<'_>, st: &mut TicketState, ev: &Event, t: f64, out: &mut Outcome) -> PyResult<()> {
+    fn on_resolved(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        ev: &Event,
+        t: f64,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
         self.stop_response(py, st, t, out)?;
         if let Some(ci) = st.clock_index(Metric::Resolution) {
             if st.clocks[ci].state != ClockState::Stopped {
                 self.halt(py, st, ci, t, ClockState::Stopped)?;
                 let c = &st.clocks[ci];
                 let (acc, ok) = (c.acc, c.acc <= c.target && c.fired & BREACH == 0);
-                obs(out, st, ObsKind::Resolved, t, Some(acc), Some(ok), ev.first_contact, None);
+                obs(
+                    out,
+                    st,
+                    ObsKind::Resolved,
+                    t,
+                    Some(acc),
+                    Some(ok),
+                    ev.first_contact,
+                    None,
+                );
             }
         }
         self.stop_complaint(py, st, t)?;
@@ -720,7 +923,13 @@ impl Engine {
         obs(out, st, ObsKind::Reopened, t, None, None, None, None);
     }
 
-    fn on_closed(&mut self, py: Python<'_>, st: &mut TicketState, t: f64, out: &mut Outcome) -> PyResult<()> {
+    fn on_closed(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        t: f64,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
         if let Some(ci) = st.clock_index(Metric::Resolution) {
             if st.clocks[ci].state != ClockState::Stopped {
                 self.halt(py, st, ci, t, ClockState::Stopped)?;
@@ -733,10 +942,25 @@ impl Engine {
         Ok(())
     }
 
-    fn on_complaint(&mut self, py: Python<'_>, st: &mut TicketState, t: f64, out: &mut Outcome) -> PyResult<()> {
+    fn on_complaint(
+        &mut self,
+        py: Python<'_>,
+        st: &mut TicketState,
+        t: f64,
+        out: &mut Outcome,
+    ) -> PyResult<()> {
         st.complaints += 1;
         let first = st.complaints == 1;
-        obs(out, st, ObsKind::Complaint, t, None, Some(first), None, None);
+        obs(
+            out,
+            st,
+            ObsKind::Complaint,
+            t,
+            None,
+            Some(first),
+            None,
+            None,
+        );
         if st.complaints != 2 || st.clock_index(Metric::Complaint).is_some() {
             return Ok(());
         }
@@ -776,13 +1000,29 @@ impl Engine {
         now: f64,
     ) -> PyResult<Vec<(&'static str, &'static str)>> {
         let mut out = Vec::new();
-        let Some(ra) = resolved_at else { return Ok(out) };
+        let Some(ra) = resolved_at else {
+            return Ok(out);
+        };
         if !survey_done && now >= ra + SURVEY_DUE_SECONDS {
-            out.push(("survey", if now > ra + SURVEY_OVERDUE_SECONDS { "overdue" } else { "due" }));
+            out.push((
+                "survey",
+                if now > ra + SURVEY_OVERDUE_SECONDS {
+                    "overdue"
+                } else {
+                    "due"
+                },
+            ));
         }
         if !followup_done {
-            let i = self.cals.iter().position(|c| &*c.name == "business").unwrap_or(0);
-            let cal = self.cals.get_mut(i).ok_or_else(|| PyKeyError::new_err("no calendar"))?;
+            let i = self
+                .cals
+                .iter()
+                .position(|c| &*c.name == "business")
+                .unwrap_or(0);
+            let cal = self
+                .cals
+                .get_mut(i)
+                .ok_or_else(|| PyKeyError::new_err("no calendar"))?;
             let wds = cal.working_day_seconds;
             let limit = cal.add(py, ra, VISIT_DUE_WORKING_DAYS * wds)?;
             out.push(("visit", if now > limit { "overdue" } else { "due" }));
@@ -804,7 +1044,15 @@ fn obs(
     method: Option<Str>,
 ) {
     let dims = st.dims();
-    out.observations.push(Obs { kind, dims, at, value, ok, first_contact, method });
+    out.observations.push(Obs {
+        kind,
+        dims,
+        at,
+        value,
+        ok,
+        first_contact,
+        method,
+    });
 }
 
 // ---------------------------------------------------------------- Python class
@@ -832,7 +1080,9 @@ impl NativeEngine {
     ) -> PyResult<(TicketState, crate::state::PyOrigin)> {
         let engine = &self.engine;
         let parse = self.parse_event.bind(py);
-        state_from_py(py, state, with_pending.then_some(parse), &|name: &str| engine.cal_index(name))
+        state_from_py(py, state, with_pending.then_some(parse), &|name: &str| {
+            engine.cal_index(name)
+        })
     }
 
     fn alerts_to_py<'py>(
@@ -849,7 +1099,10 @@ impl NativeEngine {
             let tid = PyString::new(py, &a.ticket_id);
             let kind = PyString::new(py, a.kind.name());
             let metric = PyString::new(py, a.metric.name());
-            let alert_id = self.alert_id_for.bind(py).call1((&tid, &metric, &kind, &level))?;
+            let alert_id = self
+                .alert_id_for
+                .bind(py)
+                .call1((&tid, &metric, &kind, &level))?;
             let escalate_to = match a.level {
                 Some(l) if l != 0 => self.engine.route_py(py, &a.department, l)?.1.into_bound(py),
                 _ => py.None().into_bound(py),
@@ -881,7 +1134,12 @@ impl NativeEngine {
         Ok(list)
     }
 
-    fn obs_to_py<'py>(&self, py: Python<'py>, observations: &[Obs], cache: &mut DimsCache) -> PyResult<Bound<'py, PyList>> {
+    fn obs_to_py<'py>(
+        &self,
+        py: Python<'py>,
+        observations: &[Obs],
+        cache: &mut DimsCache,
+    ) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
         let dims_cls = self.dims_cls.bind(py);
         for o in observations {
@@ -928,7 +1186,11 @@ impl NativeEngine {
 #[pymethods]
 impl NativeEngine {
     #[new]
-    fn py_new(py: Python<'_>, policy: &Bound<'_, PyAny>, retention_seconds: f64) -> PyResult<NativeEngine> {
+    fn py_new(
+        py: Python<'_>,
+        policy: &Bound<'_, PyAny>,
+        retention_seconds: f64,
+    ) -> PyResult<NativeEngine> {
         let engine = Engine::new(py, policy, retention_seconds)?;
         let m_engine = py.import("slawatch.sla.engine")?;
         let m_alerts = py.import("slawatch.sla.alerts")?;
@@ -966,10 +1228,24 @@ impl NativeEngine {
         seen.append(&event_id)?;
         let mut out = Outcome::default();
         let res = self.engine.apply_unseen(py, &mut st, ev, &mut out);
-        let mut cache = DimsCache(origin.dims.iter().map(|(d, o)| (d.clone(), o.clone_ref(py))).collect());
+        let mut cache = DimsCache(
+            origin
+                .dims
+                .iter()
+                .map(|(d, o)| (d.clone(), o.clone_ref(py)))
+                .collect(),
+        );
         // The state is written back also when a rule raised midway, as the Python
         // engine left its state changed up to the error.
-        state_to_py(py, &st, state, &origin, self.clock_cls.bind(py), self.dims_cls.bind(py), &mut cache)?;
+        state_to_py(
+            py,
+            &st,
+            state,
+            &origin,
+            self.clock_cls.bind(py),
+            self.dims_cls.bind(py),
+            &mut cache,
+        )?;
         res?;
         let alerts = self.alerts_to_py(py, &out.alerts)?;
         let observations = self.obs_to_py(py, &out.observations, &mut cache)?;
@@ -986,14 +1262,34 @@ impl NativeEngine {
     ) -> PyResult<Bound<'py, PyList>> {
         let (mut st, origin) = self.load(py, state, false)?;
         let mut alerts = Vec::new();
-        let res = self.engine.advance(py, &mut st, now, inclusive, &mut alerts);
-        let mut cache = DimsCache(origin.dims.iter().map(|(d, o)| (d.clone(), o.clone_ref(py))).collect());
-        state_to_py(py, &st, state, &origin, self.clock_cls.bind(py), self.dims_cls.bind(py), &mut cache)?;
+        let res = self
+            .engine
+            .advance(py, &mut st, now, inclusive, &mut alerts);
+        let mut cache = DimsCache(
+            origin
+                .dims
+                .iter()
+                .map(|(d, o)| (d.clone(), o.clone_ref(py)))
+                .collect(),
+        );
+        state_to_py(
+            py,
+            &st,
+            state,
+            &origin,
+            self.clock_cls.bind(py),
+            self.dims_cls.bind(py),
+            &mut cache,
+        )?;
         res?;
         self.alerts_to_py(py, &alerts)
     }
 
-    fn next_due<'py>(&mut self, py: Python<'py>, state: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn next_due<'py>(
+        &mut self,
+        py: Python<'py>,
+        state: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         // The memo's hit, read from the Python clocks: the earliest `nx` of the running
         // clocks when none is stale.
         {
@@ -1004,7 +1300,10 @@ impl NativeEngine {
             let mut stale = false;
             for (_, c) in clocks.iter() {
                 let cs = c.getattr(intern!(py, "state"))?;
-                if !cs.downcast::<PyString>().is_ok_and(|s| s.to_str().is_ok_and(|s| s == "running")) {
+                if !cs
+                    .downcast::<PyString>()
+                    .is_ok_and(|s| s.to_str().is_ok_and(|s| s == "running"))
+                {
                     continue;
                 }
                 let nx = c.getattr(intern!(py, "nx"))?;
@@ -1033,7 +1332,12 @@ impl NativeEngine {
         Ok(due?.map(|d| num_to_py(py, d)))
     }
 
-    fn expired<'py>(&mut self, py: Python<'py>, state: &Bound<'py, PyAny>, now: f64) -> PyResult<bool> {
+    fn expired<'py>(
+        &mut self,
+        py: Python<'py>,
+        state: &Bound<'py, PyAny>,
+        now: f64,
+    ) -> PyResult<bool> {
         let (mut st, _) = self.load(py, state, false)?;
         let r = self.engine.expired(py, &mut st, now);
         NativeEngine::write_nx(py, &st, state)?;
@@ -1049,7 +1353,8 @@ impl NativeEngine {
         followup_done: bool,
         now: f64,
     ) -> PyResult<Vec<(&'static str, &'static str)>> {
-        self.engine.followups(py, resolved_at, survey_done, followup_done, now)
+        self.engine
+            .followups(py, resolved_at, survey_done, followup_done, now)
     }
 }
 

@@ -7,13 +7,13 @@
 //! rejections and messages, CLI and summaries.
 use pyo3::prelude::*;
 
-pub mod types;
-pub mod calendar;
-pub mod state;
-pub mod engine;
-pub mod event;
 pub mod alert;
 pub mod backtest;
+pub mod calendar;
+pub mod engine;
+pub mod event;
+pub mod state;
+pub mod types;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -24,6 +24,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // A bug in the native code (a Rust panic) reaches Python as PanicException, a
     // BaseException that `except Exception` would let through: named here so that the
     // engine's Python adapter can turn it into an ordinary error.
-    m.add("PanicException", m.py().get_type::<pyo3::panic::PanicException>())?;
+    m.add(
+        "PanicException",
+        m.py().get_type::<pyo3::panic::PanicException>(),
+    )?;
     Ok(())
 }

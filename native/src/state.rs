@@ -234,7 +234,10 @@ pub fn event_from_ticket_event(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResu
     };
     let get_bool = |k: &Bound<'_, PyString>| -> PyResult<Option<bool>> {
         match data.get_item(k)? {
-            Some(v) => Ok(v.downcast::<pyo3::types::PyBool>().ok().map(|b| b.is_true())),
+            Some(v) => Ok(v
+                .downcast::<pyo3::types::PyBool>()
+                .ok()
+                .map(|b| b.is_true())),
             None => Ok(None),
         }
     };
@@ -284,7 +287,9 @@ pub fn event_from_ticket_event(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResu
         T::Resolved => e.first_contact = get_bool(intern!(py, "first_contact"))?,
         T::Survey => {
             e.score = match data.get_item(intern!(py, "score"))? {
-                Some(v) if !v.is_none() && !v.is_instance_of::<pyo3::types::PyBool>() => v.extract::<f64>().ok(),
+                Some(v) if !v.is_none() && !v.is_instance_of::<pyo3::types::PyBool>() => {
+                    v.extract::<f64>().ok()
+                }
                 _ => None,
             }
         }
@@ -324,11 +329,12 @@ fn clock_from_py(
     cal_index: &dyn Fn(&str) -> usize,
 ) -> PyResult<Clock> {
     let metric_s: String = c.getattr(intern!(py, "metric"))?.extract()?;
-    let metric =
-        Metric::from_name(&metric_s).ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(metric_s.clone()))?;
+    let metric = Metric::from_name(&metric_s)
+        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(metric_s.clone()))?;
     let state_s: String = c.getattr(intern!(py, "state"))?.extract()?;
-    let state = ClockState::from_name(&state_s)
-        .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("unknown clock state {state_s:?}")))?;
+    let state = ClockState::from_name(&state_s).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!("unknown clock state {state_s:?}"))
+    })?;
     let calendar = req_str(&c.getattr(intern!(py, "calendar"))?)?;
     let cal = cal_index(&calendar);
     let nx_obj = c.getattr(intern!(py, "nx"))?;
@@ -346,7 +352,11 @@ fn clock_from_py(
                 bit: t.get_item(1)?.extract()?,
                 kind: kind_from_name(&kind_s)
                     .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(kind_s.clone()))?,
-                level: if level.is_none() { None } else { Some(level.extract()?) },
+                level: if level.is_none() {
+                    None
+                } else {
+                    Some(level.extract()?)
+                },
                 thr: t.get_item(4)?.extract()?,
             }))
         }
@@ -436,8 +446,17 @@ pub fn state_from_py<'py>(
         followup_done: g(intern!(py, "followup_done"))?.is_truthy()?,
         dims: dims.as_ref().map(|(d, _)| d.clone()),
     };
-    let loaded = TicketState { seen: Vec::new(), pending: Vec::new(), ..st.clone_scalars() };
-    let origin = PyOrigin { seen_len: st.seen.len(), pending_len: st.pending.len(), loaded, dims };
+    let loaded = TicketState {
+        seen: Vec::new(),
+        pending: Vec::new(),
+        ..st.clone_scalars()
+    };
+    let origin = PyOrigin {
+        seen_len: st.seen.len(),
+        pending_len: st.pending.len(),
+        loaded,
+        dims,
+    };
     Ok((st, origin))
 }
 
@@ -470,7 +489,12 @@ pub fn nx_to_py<'py>(py: Python<'py>, nx: &Option<Option<Nx>>) -> PyResult<Bound
 pub struct DimsCache(pub Vec<(Rc<Dims>, Py<PyAny>)>);
 
 impl DimsCache {
-    pub fn get<'py>(&mut self, py: Python<'py>, d: &Rc<Dims>, dims_cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    pub fn get<'py>(
+        &mut self,
+        py: Python<'py>,
+        d: &Rc<Dims>,
+        dims_cls: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         for (od, obj) in &self.0 {
             if Rc::ptr_eq(od, d) {
                 return Ok(obj.bind(py).clone());
@@ -482,7 +506,11 @@ impl DimsCache {
     }
 }
 
-fn dims_to_py<'py>(py: Python<'py>, d: &Rc<Dims>, dims_cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn dims_to_py<'py>(
+    py: Python<'py>,
+    d: &Rc<Dims>,
+    dims_cls: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     dims_cls.call1((
         PyString::new(py, &d.priority),
         opt_str_py(py, &d.category),
@@ -507,13 +535,21 @@ fn same_nx(a: &Option<Option<Nx>>, b: &Option<Option<Nx>>) -> bool {
     match (a, b) {
         (None, None) | (Some(None), Some(None)) => true,
         (Some(Some(x)), Some(Some(y))) => {
-            x.at.to_bits() == y.at.to_bits() && x.bit == y.bit && x.level == y.level && x.thr.to_bits() == y.thr.to_bits()
+            x.at.to_bits() == y.at.to_bits()
+                && x.bit == y.bit
+                && x.level == y.level
+                && x.thr.to_bits() == y.thr.to_bits()
         }
         _ => false,
     }
 }
 
-fn set_clock_fields(py: Python<'_>, obj: &Bound<'_, PyAny>, c: &Clock, was: Option<&Clock>) -> PyResult<()> {
+fn set_clock_fields(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    c: &Clock,
+    was: Option<&Clock>,
+) -> PyResult<()> {
     if was.is_none_or(|w| w.state != c.state) {
         obj.setattr(intern!(py, "state"), c.state.name())?;
     }
