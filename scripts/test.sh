@@ -36,6 +36,10 @@ echo "== ruff check"
 echo "== ruff format --check"
 "$VENV/bin/ruff" format --check .
 
+echo "== cargo fmt --check and cargo clippy (the native engine)"
+cargo fmt --manifest-path native/Cargo.toml --check
+cargo clippy --quiet --release --manifest-path native/Cargo.toml -- -D warnings
+
 echo "== mypy (strict) on the installed package"
 # From another directory, so mypy sees the installed `slawatch` package (its streams/,
 # agents/, metrics/ and dashboards/ are mapped into it) and not the folders at the top.
