@@ -12,12 +12,13 @@ pub mod backtest;
 pub mod calendar;
 pub mod engine;
 pub mod event;
+pub mod py_engine;
 pub mod state;
 pub mod types;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    engine::register(m)?;
+    py_engine::register(m)?;
     event::register(m)?;
     alert::register(m)?;
     backtest::register(m)?;
