@@ -55,8 +55,8 @@ struct Tgt {
     cal: usize,
 }
 
-/// (department, level) -> the contact, native and as the Python `Contact`.
-type Routes = HashMap<(Option<Str>, i64), (Rc<Contact>, Py<PyAny>)>;
+/// (department, level) -> the contact.
+type Routes = HashMap<(Option<Str>, i64), Rc<Contact>>;
 
 type TargetKey = (
     Metric,
@@ -227,25 +227,16 @@ impl Engine {
         Ok(tgt)
     }
 
+    /// The escalation contact of (department, level) (`Policy.route`, memoised).
     fn route(
         &mut self,
         py: Python<'_>,
         department: &Option<Str>,
         level: i64,
     ) -> PyResult<Rc<Contact>> {
-        Ok(self.route_py(py, department, level)?.0)
-    }
-
-    /// The escalation contact of (department, level), native and as the Python `Contact`.
-    pub fn route_py(
-        &mut self,
-        py: Python<'_>,
-        department: &Option<Str>,
-        level: i64,
-    ) -> PyResult<(Rc<Contact>, Py<PyAny>)> {
         let key = (department.clone(), level);
-        if let Some((c, o)) = self.routes.get(&key) {
-            return Ok((c.clone(), o.clone_ref(py)));
+        if let Some(c) = self.routes.get(&key) {
+            return Ok(c.clone());
         }
         let obj = self
             .policy
@@ -265,9 +256,8 @@ impl Engine {
             name: s("name")?,
             contact: s("contact")?,
         });
-        let entry = (c.clone(), obj.clone().unbind());
-        self.routes.insert(key, (c.clone(), obj.unbind()));
-        Ok((c, entry.1))
+        self.routes.insert(key, c.clone());
+        Ok(c)
     }
 
     #[allow(clippy::too_many_arguments)]

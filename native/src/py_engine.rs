@@ -5,11 +5,12 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
 
+use crate::alert::alert_to_py;
 use crate::calendar::num_to_py;
 use crate::engine::{Engine, Outcome};
 use crate::state::{
-    event_from_ticket_event, nx_to_py, opt_num_py, opt_str_py, state_from_py, state_to_py,
-    DimsCache, TicketState,
+    event_from_ticket_event, nx_to_py, opt_str_py, state_from_py, state_to_py, DimsCache,
+    TicketState,
 };
 use crate::types::{AlertRec, EventType, Obs, ObsKind};
 
@@ -22,8 +23,6 @@ pub struct NativeEngine {
     clock_cls: Py<PyAny>,
     dims_cls: Py<PyAny>,
     obs_make: Py<PyAny>,
-    alert_make: Py<PyAny>,
-    alert_id_for: Py<PyAny>,
     tz: Py<PyAny>,
 }
 
@@ -41,51 +40,43 @@ impl NativeEngine {
         })
     }
 
+    /// Writes `st` back into the Python `state` it was loaded from; the dimensions
+    /// cache it returns serves the observations' `Dimensions` too.
+    fn write_back(
+        &self,
+        py: Python<'_>,
+        st: &TicketState,
+        state: &Bound<'_, PyAny>,
+        origin: &crate::state::PyOrigin,
+    ) -> PyResult<DimsCache> {
+        let mut cache = DimsCache(
+            origin
+                .dims
+                .iter()
+                .map(|(d, o)| (d.clone(), o.clone_ref(py)))
+                .collect(),
+        );
+        state_to_py(
+            py,
+            st,
+            state,
+            origin,
+            self.clock_cls.bind(py),
+            self.dims_cls.bind(py),
+            &mut cache,
+        )?;
+        Ok(cache)
+    }
+
     fn alerts_to_py<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         alerts: &[AlertRec],
     ) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
+        let tz = self.tz.bind(py);
         for a in alerts {
-            let level = match a.level {
-                Some(l) => l.into_pyobject(py)?.into_any(),
-                None => py.None().into_bound(py),
-            };
-            let tid = PyString::new(py, &a.ticket_id);
-            let kind = PyString::new(py, a.kind.name());
-            let metric = PyString::new(py, a.metric.name());
-            let alert_id = self
-                .alert_id_for
-                .bind(py)
-                .call1((&tid, &metric, &kind, &level))?;
-            let escalate_to = match a.level {
-                Some(l) if l != 0 => self.engine.route_py(py, &a.department, l)?.1.into_bound(py),
-                _ => py.None().into_bound(py),
-            };
-            let fields = PyTuple::new(
-                py,
-                [
-                    alert_id,
-                    kind.into_any(),
-                    tid.into_any(),
-                    metric.into_any(),
-                    level,
-                    PyString::new(py, &a.priority).into_any(),
-                    opt_str_py(py, &a.department),
-                    opt_str_py(py, &a.assignee),
-                    opt_num_py(py, a.deadline),
-                    num_to_py(py, a.fired_at),
-                    num_to_py(py, a.elapsed_seconds),
-                    num_to_py(py, a.target_seconds),
-                    PyString::new(py, &a.calendar).into_any(),
-                    opt_str_py(py, &a.category),
-                    opt_str_py(py, &a.channel),
-                    escalate_to,
-                    self.tz.bind(py).clone(),
-                ],
-            )?;
-            list.append(self.alert_make.bind(py).call1((fields,))?)?;
+            list.append(alert_to_py(py, a, tz)?)?;
         }
         Ok(list)
     }
@@ -149,7 +140,6 @@ impl NativeEngine {
     ) -> PyResult<NativeEngine> {
         let engine = Engine::new(py, policy, retention_seconds)?;
         let m_engine = py.import("slawatch.sla.engine")?;
-        let m_alerts = py.import("slawatch.sla.alerts")?;
         let m_events = py.import("slawatch.sla.events")?;
         Ok(NativeEngine {
             engine,
@@ -157,8 +147,6 @@ impl NativeEngine {
             clock_cls: m_engine.getattr("Clock")?.unbind(),
             dims_cls: m_engine.getattr("Dimensions")?.unbind(),
             obs_make: m_engine.getattr("Observation")?.getattr("_make")?.unbind(),
-            alert_make: m_alerts.getattr("Alert")?.getattr("_make")?.unbind(),
-            alert_id_for: m_alerts.getattr("alert_id_for")?.unbind(),
             tz: policy.getattr("display_timezone")?.unbind(),
         })
     }
@@ -184,24 +172,9 @@ impl NativeEngine {
         seen.append(&event_id)?;
         let mut out = Outcome::default();
         let res = self.engine.apply_unseen(py, &mut st, ev, &mut out);
-        let mut cache = DimsCache(
-            origin
-                .dims
-                .iter()
-                .map(|(d, o)| (d.clone(), o.clone_ref(py)))
-                .collect(),
-        );
         // The state is written back also when a rule raised midway, as the Python
         // engine left its state changed up to the error.
-        state_to_py(
-            py,
-            &st,
-            state,
-            &origin,
-            self.clock_cls.bind(py),
-            self.dims_cls.bind(py),
-            &mut cache,
-        )?;
+        let mut cache = self.write_back(py, &st, state, &origin)?;
         res?;
         let alerts = self.alerts_to_py(py, &out.alerts)?;
         let observations = self.obs_to_py(py, &out.observations, &mut cache)?;
@@ -221,22 +194,7 @@ impl NativeEngine {
         let res = self
             .engine
             .advance(py, &mut st, now, inclusive, &mut alerts);
-        let mut cache = DimsCache(
-            origin
-                .dims
-                .iter()
-                .map(|(d, o)| (d.clone(), o.clone_ref(py)))
-                .collect(),
-        );
-        state_to_py(
-            py,
-            &st,
-            state,
-            &origin,
-            self.clock_cls.bind(py),
-            self.dims_cls.bind(py),
-            &mut cache,
-        )?;
+        self.write_back(py, &st, state, &origin)?;
         res?;
         self.alerts_to_py(py, &alerts)
     }
