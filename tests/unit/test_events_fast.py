@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+from event_fields import ENUM_VALUES, FIELDS, offset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,20 +21,6 @@ from slawatch.exceptions import InvalidEvent
 from slawatch.sla import events
 from slawatch.sla.events import EVENT_TYPES, parse_event, parse_timestamp
 
-FIELDS = sorted(
-    {"event_id", "type", "ticket_id", "occurred_at", "schema"}
-    | {f for required, optional in EVENT_TYPES.values() for f in (*required, *optional)}
-)
-ENUM_VALUES = sorted(
-    {
-        *events.PRIORITIES,
-        *events.CATEGORIES,
-        *events.CHANNELS,
-        *events.TIERS,
-        *events.STATUSES,
-        *events.FOLLOWUP_METHODS,
-    }
-)
 GOOD_TIMES = [
     "2026-11-20T17:30:00+08:00",
     "2026-11-20T09:30:00Z",
@@ -98,13 +85,6 @@ def assert_same_time(value: Any) -> None:
         return
     slow = parse_timestamp(value)
     assert (fast, type(fast)) == (slow, type(slow)), value
-
-
-def offset(minutes: int) -> str:
-    if minutes == 0:
-        return "Z"
-    sign = "+" if minutes > 0 else "-"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 times = st.one_of(

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+from event_fields import ENUM_VALUES, FIELDS, offset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,20 +50,6 @@ STR_FIELDS = (
     "assignee",
     "status",
     "method",
-)
-FIELDS = sorted(
-    {"event_id", "type", "ticket_id", "occurred_at", "schema"}
-    | {f for required, optional in EVENT_TYPES.values() for f in (*required, *optional)}
-)
-ENUM_VALUES = sorted(
-    {
-        *events.PRIORITIES,
-        *events.CATEGORIES,
-        *events.CHANNELS,
-        *events.TIERS,
-        *events.STATUSES,
-        *events.FOLLOWUP_METHODS,
-    }
 )
 GOOD_TIMES = [
     "2026-11-20T17:30:00+08:00",
@@ -312,12 +299,6 @@ def test_timestamp_grid() -> None:
 
 
 def times() -> st.SearchStrategy[str]:
-    def offset(minutes: int) -> str:
-        if minutes == 0:
-            return "Z"
-        sign = "+" if minutes > 0 else "-"
-        return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
     return st.one_of(
         st.sampled_from(GOOD_TIMES + BAD_TIMES),
         st.builds(
